@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+
+_KEY = "careloop_last_seen"
+
+
+class IdleTimeoutMiddleware:
+    """Logs a user out after SESSION_IDLE_TIMEOUT_SECONDS without a request (F7.5)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and hasattr(request, "session"):
+            now = time.time()
+            last_seen = request.session.get(_KEY)
+            if (
+                last_seen is not None
+                and now - float(last_seen) > settings.SESSION_IDLE_TIMEOUT_SECONDS
+            ):
+                logout(request)
+            else:
+                request.session[_KEY] = now
+        return self.get_response(request)

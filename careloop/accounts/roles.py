@@ -1,0 +1,72 @@
+"""What each role may do. Checked on the server by ``RoleBackend`` through ``user.has_perm``.
+
+Which records a user may see is a separate question, answered by each app's ``queries.visible_to``.
+"""
+
+from __future__ import annotations
+
+from careloop.accounts.choices import Role
+
+_READ = {
+    "patients.view_patient",
+    "patients.view_encounter",
+    "followup.view_plan",
+    "followup.view_task",
+    "followup.view_figures",
+    "surveys.view_questionnaire",
+    "surveys.view_response",
+}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.NURSE: frozenset(
+        _READ
+        | {
+            "patients.change_patient",
+            "patients.add_patient",
+            "patients.reveal_patient",
+            "patients.export_patients",
+            "followup.work_task",
+            "followup.add_enrollment",
+            "surveys.add_response",
+        }
+    ),
+    Role.SUPERVISOR: frozenset(
+        _READ
+        | {
+            "patients.change_patient",
+            "patients.add_patient",
+            "patients.reveal_patient",
+            "patients.import_patients",
+            "patients.export_patients",
+            "followup.work_task",
+            "followup.assign_task",
+            "followup.add_enrollment",
+            "followup.change_enrollment",
+            "followup.view_team",
+            "followup.change_team",
+            "surveys.add_response",
+            "audit.view_auditevent",
+        }
+    ),
+    Role.DOCTOR: frozenset(
+        _READ
+        | {
+            "patients.reveal_patient",
+            "followup.add_plan",
+            "followup.change_plan",
+            "followup.add_enrollment",
+            "followup.change_enrollment",
+            "surveys.add_questionnaire",
+            "surveys.change_questionnaire",
+        }
+    ),
+    Role.HANDLER: frozenset({"patients.view_patient", "patients.view_encounter"}),
+    Role.LEADER: frozenset(_READ),
+    Role.ADMIN: frozenset(),  # administrators get every permission, see RoleBackend
+}
+
+
+def role_has_perm(role: str, perm: str) -> bool:
+    if role == Role.ADMIN:
+        return True
+    return perm in ROLE_PERMISSIONS.get(role, frozenset())
