@@ -1,0 +1,3 @@
+from careloop.core.screens import Screen
+
+SCREENS = [Screen(name="home", url=lambda h: "/", allowed="alice")]
