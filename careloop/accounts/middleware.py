@@ -6,8 +6,12 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
 
 _KEY = "careloop_last_seen"
+# Set in the fresh session after an idle logout so the login page can say why (messages are not
+# available yet: MessageMiddleware runs after this one).
+IDLE_LOGOUT_FLAG = "careloop_idle_logout"
 
 
 class IdleTimeoutMiddleware:
@@ -26,6 +30,12 @@ class IdleTimeoutMiddleware:
                 and now - float(last_seen) > settings.SESSION_IDLE_TIMEOUT_SECONDS
             ):
                 logout(request)
+                request.session[IDLE_LOGOUT_FLAG] = True
+                if request.headers.get("HX-Request"):
+                    # A partial update would otherwise swap the login page into a fragment.
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+                    return response
             else:
                 request.session[_KEY] = now
         return self.get_response(request)

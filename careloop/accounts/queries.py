@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from careloop.accounts.models import Department, User
 
@@ -30,3 +30,22 @@ def department_filter(user: User, field: str = "department") -> Q:
 
 def visible_departments(user: User):  # type: ignore[no-untyped-def]
     return Department.objects.filter(department_filter(user, "id"))
+
+
+def staff_visible_to(user: User):  # type: ignore[no-untyped-def]
+    """Staff a supervisor or administrator may list: those sharing one of their departments."""
+    staff = User.objects.prefetch_related("departments").order_by("username")
+    ids = department_ids(user)
+    if ids is None:
+        return staff
+    return staff.filter(
+        Exists(
+            User.departments.through.objects.filter(user_id=OuterRef("pk"), department_id__in=ids)
+        )
+    )
+
+
+def search_staff(staff, q: str):  # type: ignore[no-untyped-def]
+    return staff.filter(
+        Q(username__icontains=q) | Q(display_name__icontains=q) | Q(staff_code__iexact=q)
+    )

@@ -46,6 +46,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "followup.change_team",
             "surveys.add_response",
             "audit.view_auditevent",
+            "accounts.view_user",
+            "patients.view_phoneblock",
+            "patients.add_phoneblock",
+            "patients.delete_phoneblock",
         }
     ),
     Role.DOCTOR: frozenset(

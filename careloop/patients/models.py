@@ -25,6 +25,17 @@ class Patient(models.Model):
         _("medical record number"), max_length=32, null=True, blank=True, unique=True
     )
     vip_level = models.PositiveSmallIntegerField(_("VIP level"), default=0)
+    registered_department = models.ForeignKey(
+        "accounts.Department",
+        verbose_name=_("registered by department"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="registered_patients",
+        help_text=_(
+            "The department that created the record; its staff see the patient before any encounter."
+        ),
+    )
     tags = models.JSONField(_("tags"), default=list, blank=True)
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
     is_deceased = models.BooleanField(_("deceased"), default=False)
