@@ -48,3 +48,8 @@ class Outcome(models.TextChoices):
     REFUSED = "refused", _("Refused")
     DECEASED = "deceased", _("Deceased")
     CALL_BACK = "call_back", _("Call back later")
+
+
+class NotificationKind(models.TextChoices):
+    OVERDUE = "overdue", _("Overdue task")
+    ASSIGNED = "assigned", _("Task assigned")

@@ -8,6 +8,7 @@ from careloop.followup.choices import (
     Assignment,
     Channel,
     EnrollmentStatus,
+    NotificationKind,
     Outcome,
     TaskStatus,
     Trigger,
@@ -115,7 +116,7 @@ class PlanStep(models.Model):
 
 
 class Enrollment(models.Model):
-    """A patient on a plan, anchored on a date (discharge, surgery or enrolment)."""
+    """A patient on a plan, anchored on a date (discharge, surgery, visit or enrolment)."""
 
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="enrollments")
     patient = models.ForeignKey(
@@ -210,6 +211,8 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["assignee", "status", "deadline"]),
             models.Index(fields=["department", "status", "deadline"]),
+            # refresh_states moves open tasks by status and date, set-based.
+            models.Index(fields=["status", "deadline"]),
         ]
 
     def __str__(self) -> str:
@@ -248,7 +251,7 @@ class Notification(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
-    kind = models.CharField(_("kind"), max_length=30)
+    kind = models.CharField(_("kind"), max_length=30, choices=NotificationKind.choices)
     text = models.CharField(_("text"), max_length=300)
     task = models.ForeignKey(
         Task, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -258,5 +261,6 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "read_at"])]
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
