@@ -1,0 +1,1 @@
+"""Test data for the patient import: builders of messy spreadsheets."""
