@@ -60,7 +60,8 @@
   }
 
   function apply(container) {
-    var readonly = container.hasAttribute("data-readonly");
+    // A read-only rendering documents the whole version, conditional questions included.
+    if (container.hasAttribute("data-readonly")) return;
     var answers = {};  // answers of visible questions only, in order
     var types = {};
     container.querySelectorAll(".question[data-key]").forEach(function (wrapper) {
@@ -72,9 +73,7 @@
         show = holds(cond, types[cond.key], answers[cond.key]);
       }
       wrapper.hidden = !show;
-      if (!readonly) {
-        wrapper.querySelectorAll("input, textarea, select").forEach(function (i) { i.disabled = !show; });
-      }
+      wrapper.querySelectorAll("input, textarea, select").forEach(function (i) { i.disabled = !show; });
       answers[key] = show ? answerOf(wrapper) : null;
     });
   }

@@ -69,6 +69,35 @@ def _choices(question: Mapping[str, Any], value: Any) -> list[dict[str, Any]]:
     return items
 
 
+def _op_labels() -> dict[str, str]:
+    return {
+        "eq": _("is"),
+        "ne": _("is not"),
+        "gt": _("is greater than"),
+        "gte": _("is at least"),
+        "lt": _("is less than"),
+        "lte": _("is at most"),
+        "in": _("is one of"),
+    }
+
+
+def condition_text(definition: Mapping[str, Any] | None, question: Mapping[str, Any]) -> str:
+    """The skip-logic condition in words, e.g. "出院后是否有胸痛？ is 是"."""
+    cond = question.get("show_if")
+    if not cond:
+        return ""
+    source = schema.question_map(definition).get(cond.get("key"))
+    if source is None:
+        return ""
+    values = cond["value"] if isinstance(cond.get("value"), list) else [cond.get("value")]
+    shown = " / ".join(display_answer(source, value) for value in values)
+    return _("%(question)s %(op)s %(value)s") % {
+        "question": source.get("text", ""),
+        "op": _op_labels().get(cond.get("op"), cond.get("op")),
+        "value": shown,
+    }
+
+
 @register.simple_tag
 def survey_questions(
     definition: Mapping[str, Any] | None,
@@ -95,6 +124,7 @@ def survey_questions(
                 "choices": _choices(question, value),
                 "error": errors.get(key, ""),
                 "visible": key in shown,
+                "condition": condition_text(definition, question),
                 "show_if_json": json.dumps(question["show_if"], ensure_ascii=False)
                 if question.get("show_if")
                 else "",

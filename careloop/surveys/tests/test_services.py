@@ -281,3 +281,13 @@ def test_every_version_number_is_unique_per_questionnaire(hospital):
         )
     )
     assert sorted(numbers) == [1, 2, 3, 4]
+
+
+def test_read_only_rendering_shows_conditional_questions_with_their_condition(hospital):
+    html = render_to_string(
+        "surveys/_fill.html", {"definition": basic_definition(), "readonly": True}
+    )
+    wrapper = html.split('id="question-pain_level"')[1].split(">")[0]
+    assert "hidden" not in wrapper
+    assert "Asked only if: 出院后是否有胸痛？ is Yes" in html
+    assert html.count(" disabled") == 2 + 11 + 1 + 3  # every input is disabled

@@ -277,7 +277,7 @@ def test_response_detail_shows_answers_against_their_version_and_is_audited(clie
     assert "偶尔漏服" in page  # option label, from v1
     assert "38.1 °C" in page
     assert 'id="response-version">v1' in page
-    assert 'id="response-score">1.00<' in page
+    assert 'id="response-score">1<' in page
     assert page.count('<span class="badge flag">Abnormal</span>') == 2  # chest pain, fever
     assert "王小明" in page
     event = AuditEvent.objects.get(action=AuditAction.VIEW_PATIENT)
