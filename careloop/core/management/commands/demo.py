@@ -1,0 +1,127 @@
+"""``careloop demo``: everything in one command, with a demo hospital (DESIGN.md, "Processes").
+
+Creates the data directory, migrates the database, seeds the demo hospital (once), then runs the
+web app, the background worker and — when installed — the telephony engine until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from careloop.core import runner
+from careloop.demo import data
+
+
+class Command(BaseCommand):
+    help = "Start CareLoop with a demo hospital: web app, worker and telephony engine."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-seed", action="store_true", help="do not create the demo data")
+        parser.add_argument(
+            "--patients", type=int, default=2000, help="patients in a new demo hospital"
+        )
+        parser.add_argument("--no-engine", action="store_true", help="do not start the engine")
+        parser.add_argument("--worker-threads", type=int, default=2)
+        parser.add_argument(
+            "--access-log",
+            action="store_true",
+            help="log every request (off by default: URLs may carry search terms)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with runner.stop_on_signals():
+            try:
+                self.prepare(options)
+            except runner.Stop:
+                self.stdout.write("已停止 Stopped.")
+                return
+        status = runner.run_embedded(
+            host=options["host"],
+            port=options["port"],
+            out=self.stdout,
+            engine=not options["no_engine"],
+            worker_threads=options["worker_threads"],
+            access_log=options["access_log"],
+            on_started=lambda: self.banner(options["host"], options["port"]),
+        )
+        self.stdout.write("CareLoop 已停止 CareLoop stopped.")
+        if status:
+            sys.exit(status)
+
+    def prepare(self, options: dict[str, Any]) -> None:
+        data_dir = Path(settings.DATA_DIR)
+        for folder in (data_dir, Path(settings.MEDIA_ROOT)):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.stdout.write(f"数据目录 Data directory: {data_dir}")
+        self.compile_messages()
+        self.stdout.write("正在更新数据库 Migrating the database…")
+        call_command("migrate", interactive=False, verbosity=0)
+        if options["no_seed"]:
+            return
+        self.stdout.write("正在准备演示医院 Preparing the demo hospital…")
+        started = time.monotonic()
+        from careloop.demo.seed import seed_demo
+
+        counts = seed_demo(patients=options["patients"])
+        if counts:
+            self.stdout.write(
+                f"  {counts.get('patients', 0)} 位患者 patients, "
+                f"{counts.get('encounters', 0)} 次就诊 encounters, "
+                f"{counts.get('tasks', 0)} 条随访任务 follow-up tasks "
+                f"({time.monotonic() - started:.1f} s)"
+            )
+        else:
+            self.stdout.write("  演示医院已存在 The demo hospital already exists.")
+
+    def compile_messages(self) -> None:
+        """Compile translation catalogues that are missing or older than their .po file."""
+        msgfmt = shutil.which("msgfmt")
+        stale = [
+            po
+            for base in settings.LOCALE_PATHS
+            for po in Path(base).glob("*/LC_MESSAGES/*.po")
+            if not po.with_suffix(".mo").exists()
+            or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
+        ]
+        if not stale:
+            return
+        if msgfmt is None:
+            self.stdout.write(
+                "注意 Note: 未找到 msgfmt，界面翻译可能不是最新。"
+                "msgfmt (Debian package gettext) is missing; translations may be out of date."
+            )
+            return
+        for po in stale:
+            subprocess.run(
+                [msgfmt, "--check-format", "-o", str(po.with_suffix(".mo")), str(po)], check=False
+            )
+
+    def banner(self, host: str, port: int) -> None:
+        shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
+        url = f"http://{shown}:{port}/"
+        width = max(len(name) for name in data.LOGIN_ROLES) + 2
+        lines = [
+            "",
+            "=" * 72,
+            f"  CareLoop 随访系统已启动  CareLoop is running:  {url}",
+            "",
+            f"  演示账号 Demo logins — 密码 password: {data.PASSWORD}",
+            *(f"    {name.ljust(width)}{role}" for name, role in data.LOGIN_ROLES.items()),
+            "",
+            "  按 Ctrl-C 停止 Press Ctrl-C to stop.",
+            "=" * 72,
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()

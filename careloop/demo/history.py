@@ -1,0 +1,150 @@
+"""Three months of follow-up work, replayed day by day through the follow-up services.
+
+Each past day: the worker's jobs run in the morning (``refresh_states``, and ``auto_enrol`` every
+other day), then the
+nurses work their open tasks — most patients are reached and answer the questionnaire, some do
+not pick up and are tried again, a few refuse or gave a wrong number, and some tasks are left
+undone and become overdue. Tasks whose target day is today or later are left for today's nurses.
+
+``record_outcome`` takes the simulated time as ``now``; the two creation timestamps it cannot set
+(the record's and the response's ``auto_now_add``) are moved to the simulated time afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from typing import Any
+
+from django.utils import timezone
+
+from careloop.accounts.models import User
+from careloop.demo import answers
+from careloop.followup import states
+from careloop.followup.choices import Outcome
+from careloop.followup.models import FollowUpRecord, Task
+from careloop.followup.services import (
+    auto_enrol,
+    questionnaire_version,
+    record_outcome,
+    refresh_states,
+)
+from careloop.surveys.models import QuestionnaireVersion, Response
+
+# Share of open tasks a nurse gets to on a given day.
+WORK_DUE = 0.45
+WORK_OVERDUE = 0.6
+# What happens when a nurse calls (weights).
+OUTCOMES: list[tuple[str, int]] = [
+    (Outcome.REACHED, 760),
+    (Outcome.NO_ANSWER, 140),
+    (Outcome.BUSY, 50),
+    (Outcome.CALL_BACK, 20),
+    (Outcome.WRONG_NUMBER, 15),
+    (Outcome.REFUSED, 15),
+]
+ABNORMAL_SHARE = 0.06
+# The enrolment job runs every other night: new discharges wait a day at most, as in a hospital
+# whose HIS sends its discharges in a nightly batch (and seeding takes half the time).
+ENROL_EVERY = 2
+NOTES = {
+    Outcome.NO_ANSWER: ("无人接听", "响铃无人接听，稍后再拨", ""),
+    Outcome.BUSY: ("占线", "正在通话中", ""),
+    Outcome.CALL_BACK: ("患者在外，约定明天上午回电", "家属接听，患者正在休息"),
+    Outcome.WRONG_NUMBER: ("空号", "号码有误，非本人"),
+    Outcome.REFUSED: ("患者表示不需要随访", "家属拒绝随访"),
+    Outcome.REACHED: ("", "", "", "患者恢复良好", "已提醒按时复查", "已做用药指导"),
+}
+
+
+def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=timezone.get_current_timezone())
+
+
+class _Replay:
+    def __init__(self, rng: random.Random, today: dt.date):
+        self.rng = rng
+        self.today = today
+        self.users: dict[int, User] = {}
+        self.versions: dict[int, QuestionnaireVersion | None] = {}
+        self.counts: Counter[str] = Counter()
+        self.stamps: list[tuple[int, int | None, dt.datetime]] = []
+
+    def user(self, pk: int) -> User:
+        if pk not in self.users:
+            self.users[pk] = User.objects.get(pk=pk)
+        return self.users[pk]
+
+    def version(self, task: Task) -> QuestionnaireVersion | None:
+        if task.step_id not in self.versions:
+            self.versions[task.step_id] = questionnaire_version(task.step)
+        return self.versions[task.step_id]
+
+    def work_day(self, day: dt.date) -> None:
+        """The nurses' calls of one past day, in task order."""
+        rng = self.rng
+        tasks = (
+            Task.objects.filter(
+                status__in=sorted(states.ACTIONABLE),
+                assignee__isnull=False,
+                target_date__lt=self.today,
+            )
+            .select_related("step")
+            .order_by("deadline", "pk")
+        )
+        day_end = _at(day, 18)
+        for task in tasks:
+            if task.next_attempt_at is not None and task.next_attempt_at > day_end:
+                continue
+            share = WORK_OVERDUE if task.status == states.OVERDUE else WORK_DUE
+            if rng.random() >= share:
+                continue
+            self.call(task, day)
+
+    def call(self, task: Task, day: dt.date) -> None:
+        rng = self.rng
+        when = _at(day, rng.randint(9, 16), rng.randrange(60))
+        if task.next_attempt_at is not None and task.next_attempt_at > when:
+            when = min(
+                task.next_attempt_at + dt.timedelta(minutes=rng.randint(0, 40)), _at(day, 17, 30)
+            )
+        outcome = rng.choices([o for o, _w in OUTCOMES], weights=[w for _o, w in OUTCOMES])[0]
+        kwargs: dict[str, Any] = {"note": rng.choice(NOTES[outcome])}
+        version = self.version(task)
+        if outcome == Outcome.REACHED and version is not None:
+            kwargs["answers"] = answers.answer(
+                rng, version.definition, on=day, abnormal=rng.random() < ABNORMAL_SHARE
+            )
+        if outcome == Outcome.CALL_BACK:
+            kwargs["callback_at"] = _at(day + dt.timedelta(days=1), rng.choice((9, 10, 14, 15)))
+        record = record_outcome(
+            task, outcome=outcome, acting_user=self.user(task.assignee_id), now=when, **kwargs
+        )
+        self.counts[f"follow-up records ({outcome})"] += 1
+        self.stamps.append((record.pk, record.response_id, when))
+
+    def backdate(self) -> None:
+        """Give records and responses the simulated time instead of the seeding time."""
+        records = [FollowUpRecord(pk=pk, recorded_at=when) for pk, _r, when in self.stamps]
+        FollowUpRecord.objects.bulk_update(records, ["recorded_at"], batch_size=500)
+        responses = [Response(pk=rid, submitted_at=when) for _pk, rid, when in self.stamps if rid]
+        Response.objects.bulk_update(responses, ["submitted_at"], batch_size=500)
+
+
+def simulate(rng: random.Random, *, now: dt.datetime, days: int) -> Counter[str]:
+    """Replay ``days`` days of follow-up up to ``now``; returns counts of what was created."""
+    today = timezone.localdate(now)
+    replay = _Replay(rng, today)
+    for back in range(days, 0, -1):
+        day = today - dt.timedelta(days=back)
+        morning = _at(day, 7)
+        if back % ENROL_EVERY == 0:
+            replay.counts["enrolments"] += auto_enrol(now=morning)
+        refresh_states(now=morning)
+        replay.work_day(day)
+    replay.counts["enrolments"] += auto_enrol(now=now)
+    refresh_states(now=now)
+    replay.backdate()
+    replay.counts["tasks"] = Task.objects.count()
+    return replay.counts
