@@ -1,6 +1,6 @@
 from django.urls import path
 
-from careloop.patients import views
+from careloop.patients import import_views, views
 
 app_name = "patients"
 
@@ -21,4 +21,7 @@ urlpatterns = [
     path("blocks/", views.block_list, name="blocks"),
     path("blocks/add/", views.block_add, name="block_add"),
     path("blocks/<int:block_pk>/delete/", views.block_remove, name="block_remove"),
+    path("import/", import_views.upload, name="import"),
+    path("import/<int:batch_id>/", import_views.batch_detail, name="import_batch"),
+    path("import/<int:batch_id>/rejected.xlsx", import_views.rejected_xlsx, name="import_rejected"),
 ]

@@ -150,6 +150,10 @@ class FileInfo:
     columns: list[Column]
 
     @property
+    def mapping(self) -> dict[str, str]:
+        return {c.label: c.field or IGNORE for c in self.columns}
+
+    @property
     def needs_mapping(self) -> bool:
         return any(c.field is None for c in self.columns) or not has_identifier(
             [c.field for c in self.columns]
@@ -248,12 +252,13 @@ def import_file(
                  outcome, progress)  # fmt: skip
     except ReadError as exc:
         logger.info("import batch %s: file not readable", batch.pk if batch else "-")
-        if batch is not None:
-            batch.status = ImportStatus.FAILED
-            batch.error = str(exc)
-            batch.finished_at = timezone.now()
-            batch.save(update_fields=["status", "error", "finished_at"])
-            _audit(batch, acting_user, outcome)
+        _fail(batch, acting_user, outcome, str(exc))
+        raise
+    except Exception:
+        logger.exception(
+            "import batch %s: stopped by an unexpected error", batch.pk if batch else "-"
+        )
+        _fail(batch, acting_user, outcome, _("The import stopped because of an unexpected error."))
         raise
     outcome.rejected.sort(key=lambda r: r["row"])
     if batch is not None:
@@ -363,6 +368,24 @@ def _write_chunk(chunk: list[CleanRow], allowed: set[int] | None) -> ChunkResult
         for row in chunk:
             result.add(_write_chunk([row], allowed))
         return result
+
+
+def _fail(
+    batch: ImportBatch | None, acting_user: User | None, outcome: ImportOutcome, error: str
+) -> None:
+    """Record a failed import; rows written before the failure stay written and are counted."""
+    if batch is None:
+        return
+    batch.status = ImportStatus.FAILED
+    batch.error = error
+    batch.created, batch.updated = outcome.created, outcome.updated
+    batch.unchanged, batch.rejected = (
+        outcome.unchanged,
+        sorted(outcome.rejected, key=lambda r: r["row"]),
+    )
+    batch.finished_at = timezone.now()
+    batch.save()
+    _audit(batch, acting_user, outcome)
 
 
 def _audit(batch: ImportBatch, acting_user: User | None, outcome: ImportOutcome) -> None:
