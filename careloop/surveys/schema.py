@@ -579,8 +579,9 @@ def _clean_one(question: Mapping[str, Any], raw: Any) -> Any:
         if question.get("integer") and number != number.to_integral_value():
             raise ValueError(_("Enter a whole number."))
         low, high = question.get("min"), question.get("max")
-        too_low = low is not None and number < _to_decimal(low)
-        too_high = high is not None and number > _to_decimal(high)
+        low_number, high_number = _to_decimal(low), _to_decimal(high)
+        too_low = low_number is not None and number < low_number
+        too_high = high_number is not None and number > high_number
         if too_low or too_high:
             if low is not None and high is not None:
                 message = _("Enter a number between %(min)s and %(max)s.")
@@ -681,9 +682,9 @@ def question_score(question: Mapping[str, Any], value: Any) -> Decimal | None:
     if qtype in CHOICE_TYPES:
         picked = value if isinstance(value, list) else [value]
         points = [
-            _to_decimal(o.get("score"))
+            number
             for o in question.get("options", [])
-            if o.get("value") in picked and _is_number(o.get("score"))
+            if o.get("value") in picked and (number := _to_decimal(o.get("score"))) is not None
         ]
         return sum(points, Decimal(0)) if points else None
     if qtype == QuestionType.YES_NO and question.get("score"):
@@ -718,10 +719,9 @@ def is_alert(question: Mapping[str, Any], value: Any) -> bool:
     if qtype == QuestionType.YES_NO:
         return question.get("alert") == ("yes" if value else "no")
     if qtype in (QuestionType.NUMBER, QuestionType.RATING):
-        below, above = question.get("alert_below"), question.get("alert_above")
-        return (below is not None and value < _to_decimal(below)) or (
-            above is not None and value > _to_decimal(above)
-        )
+        below = _to_decimal(question.get("alert_below"))
+        above = _to_decimal(question.get("alert_above"))
+        return (below is not None and value < below) or (above is not None and value > above)
     return False
 
 

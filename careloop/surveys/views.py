@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from careloop.accounts.decorators import permission_required
+from careloop.accounts.decorators import AuthedRequest, permission_required
 from careloop.audit import services as audit
 from careloop.audit.models import AuditAction
 from careloop.surveys import queries, schema, services
@@ -28,7 +28,7 @@ def _can_edit(user: Any, questionnaire: Questionnaire) -> bool:
 
 
 @permission_required("surveys.view_questionnaire")
-def questionnaire_list(request: HttpRequest) -> HttpResponse:
+def questionnaire_list(request: AuthedRequest) -> HttpResponse:
     archived = request.GET.get("archived") == "1"
     q = request.GET.get("q", "").strip()
     rows = queries.questionnaire_list(request.user, archived=archived, q=q)
@@ -36,7 +36,7 @@ def questionnaire_list(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("surveys.add_questionnaire")
-def questionnaire_create(request: HttpRequest) -> HttpResponse:
+def questionnaire_create(request: AuthedRequest) -> HttpResponse:
     form = QuestionnaireCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -56,7 +56,7 @@ def questionnaire_create(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("surveys.view_questionnaire")
-def questionnaire_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def questionnaire_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     questionnaire = queries.get_questionnaire(queries.questionnaires_visible_to(request.user), pk)
     context = {
         "questionnaire": questionnaire,
@@ -140,7 +140,7 @@ def _designer_texts() -> dict[str, Any]:
 
 
 @permission_required("surveys.change_questionnaire")
-def questionnaire_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def questionnaire_edit(request: AuthedRequest, pk: int) -> HttpResponse:
     questionnaire = queries.get_questionnaire(queries.editable_by(request.user), pk)
     if questionnaire.is_archived:
         messages.error(request, _("This questionnaire is archived; restore it before editing."))
@@ -201,7 +201,7 @@ def questionnaire_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @permission_required("surveys.change_questionnaire")
-def questionnaire_archive(request: HttpRequest, pk: int) -> HttpResponse:
+def questionnaire_archive(request: AuthedRequest, pk: int) -> HttpResponse:
     questionnaire = queries.get_questionnaire(queries.editable_by(request.user), pk)
     if request.POST.get("action") == "restore":
         services.restore(questionnaire, acting_user=request.user)
@@ -213,7 +213,7 @@ def questionnaire_archive(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _preview_version(
-    request: HttpRequest, questionnaire: Questionnaire
+    request: AuthedRequest, questionnaire: Questionnaire
 ) -> QuestionnaireVersion | None:
     number = request.GET.get("version") or request.POST.get("version")
     versions = questionnaire.versions.all()
@@ -223,7 +223,7 @@ def _preview_version(
 
 
 @permission_required("surveys.view_questionnaire")
-def questionnaire_preview(request: HttpRequest, pk: int) -> HttpResponse:
+def questionnaire_preview(request: AuthedRequest, pk: int) -> HttpResponse:
     """Fill a version as a patient would; a POST is validated and scored but never saved."""
     questionnaire = queries.get_questionnaire(queries.questionnaires_visible_to(request.user), pk)
     version = _preview_version(request, questionnaire)
@@ -256,7 +256,7 @@ def questionnaire_preview(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @permission_required("surveys.view_response")
-def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def response_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     response = queries.get_visible_response(request.user, pk)
     audit.record(
         AuditAction.VIEW_PATIENT,

@@ -2,7 +2,7 @@
 
 from careloop.core.screens import Screen
 from careloop.core.testing import make_encounter, make_patient
-from careloop.surveys.tests.factories import make_questionnaire, make_response
+from careloop.surveys.tests.factories import latest_version, make_questionnaire, make_response
 
 
 def _questionnaire_url(suffix: str, department: str = "cardio"):
@@ -17,7 +17,7 @@ def _response_url(department: str):
     def url(h) -> str:
         patient = make_patient()
         make_encounter(patient, getattr(h, department))
-        response = make_response(make_questionnaire().current_version, patient)
+        response = make_response(latest_version(make_questionnaire()), patient)
         return f"/surveys/responses/{response.pk}/"
 
     return url
