@@ -461,7 +461,7 @@ class PlanSpec:
 
     name: str
     department: str
-    questionnaire: tuple[str, ...]  # preferred sample questionnaire codes, first found wins
+    questionnaire: str  # code of a sample questionnaire (careloop/surveys/samples.py)
     rules: dict
     steps: tuple[StepSpec, ...]
     script: str
@@ -483,7 +483,7 @@ PLANS: list[PlanSpec] = [
     PlanSpec(
         name="PCI术后随访",
         department="CARD",
-        questionnaire=("pci", "post-pci", "cardiology", "cardio", "discharge", "post-discharge"),
+        questionnaire="pci",
         rules={"diagnosis_prefixes": ["I20", "I21", "I25"], "surgery_codes": ["36.06"]},
         script="\n".join(
             (
@@ -509,15 +509,7 @@ PLANS: list[PlanSpec] = [
     PlanSpec(
         name="膝关节置换术后随访",
         department="ORTH",
-        questionnaire=(
-            "tka",
-            "knee",
-            "orthopaedics",
-            "ortho",
-            "post-op",
-            "discharge",
-            "post-discharge",
-        ),
+        questionnaire="tka",
         rules={"surgery_codes": ["81.54"]},
         script="\n".join(
             (
@@ -541,7 +533,7 @@ PLANS: list[PlanSpec] = [
     PlanSpec(
         name="2型糖尿病随访",
         department="ENDO",
-        questionnaire=("diabetes", "dm", "endocrinology", "chronic", "discharge", "post-discharge"),
+        questionnaire="diabetes",
         rules={"diagnosis_prefixes": ["E11"]},
         script="\n".join(
             (
@@ -565,7 +557,7 @@ PLANS: list[PlanSpec] = [
     PlanSpec(
         name="产后随访",
         department="OBST",
-        questionnaire=("postpartum", "obstetrics", "obst", "discharge", "post-discharge"),
+        questionnaire="postpartum",
         rules={"diagnosis_prefixes": ["O"]},
         script="\n".join(
             (
@@ -588,7 +580,7 @@ PLANS: list[PlanSpec] = [
     PlanSpec(
         name="普外科术后随访",
         department="GSUR",
-        questionnaire=("post-op", "surgery", "discharge", "post-discharge"),
+        questionnaire="discharge",
         rules={"surgery_codes": ["47.09", "51.23", "53.05", "06.39"]},
         script="\n".join(
             (
@@ -608,7 +600,7 @@ PLANS: list[PlanSpec] = [
     PlanSpec(
         name="脑卒中出院随访",
         department="NEUR",
-        questionnaire=("stroke", "neurology", "discharge", "post-discharge"),
+        questionnaire="discharge",
         rules={"diagnosis_prefixes": ["I63", "G45"]},
         script="\n".join(
             (
@@ -632,7 +624,7 @@ PLANS += [
     PlanSpec(
         name="慢阻肺及肺炎出院随访",
         department="RESP",
-        questionnaire=("copd", "respiratory", "resp", "discharge", "post-discharge"),
+        questionnaire="discharge",
         rules={"diagnosis_prefixes": ["J44", "J18"], "min_age": 40},
         script="\n".join(
             (
@@ -653,7 +645,7 @@ PLANS += [
     PlanSpec(
         name="化疗后随访",
         department="ONCO",
-        questionnaire=("chemo", "oncology", "onco", "discharge", "post-discharge"),
+        questionnaire="discharge",
         rules={"surgery_codes": ["99.25"]},
         script="\n".join(
             (

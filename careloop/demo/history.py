@@ -81,6 +81,18 @@ class _Replay:
             self.versions[task.step_id] = questionnaire_version(task.step)
         return self.versions[task.step_id]
 
+    def known(self, task: Task) -> dict[str, Any]:
+        """Answers that follow from the stay: how the baby was born, whether insulin was given."""
+        encounter = task.enrollment.encounter
+        if encounter is None:
+            return {}
+        if encounter.diagnosis_code.startswith("O"):
+            operated = encounter.surgeries.filter(code="74.1").exists()
+            return {"delivery": "cesarean" if operated else "vaginal"}
+        if encounter.diagnosis_code.startswith("E11"):
+            return {"insulin": encounter.medications.filter(drug__contains="胰岛素").exists()}
+        return {}
+
     def work_day(self, day: dt.date) -> None:
         """The nurses' calls of one past day, in task order."""
         rng = self.rng
@@ -90,7 +102,7 @@ class _Replay:
                 assignee__isnull=False,
                 target_date__lt=self.today,
             )
-            .select_related("step")
+            .select_related("step", "enrollment__encounter")
             .order_by("deadline", "pk")
         )
         day_end = _at(day, 18)
@@ -114,7 +126,11 @@ class _Replay:
         version = self.version(task)
         if outcome == Outcome.REACHED and version is not None:
             kwargs["answers"] = answers.answer(
-                rng, version.definition, on=day, abnormal=rng.random() < ABNORMAL_SHARE
+                rng,
+                version.definition,
+                on=day,
+                abnormal=rng.random() < ABNORMAL_SHARE,
+                known=self.known(task),
             )
         if outcome == Outcome.CALL_BACK:
             kwargs["callback_at"] = _at(day + dt.timedelta(days=1), rng.choice((9, 10, 14, 15)))

@@ -172,22 +172,10 @@ def _teams(
 # --- questionnaires and plans --------------------------------------------------------------------
 
 
-def _questionnaires() -> dict[str, Questionnaire]:
+def _questionnaires(users: dict[str, User]) -> dict[str, Questionnaire]:
     from careloop.surveys.samples import ensure_sample_questionnaires
 
-    return dict(ensure_sample_questionnaires())
-
-
-def _pick_questionnaire(
-    spec: data.PlanSpec, questionnaires: dict[str, Questionnaire]
-) -> Questionnaire | None:
-    for code in spec.questionnaire:
-        if code in questionnaires:
-            return questionnaires[code]
-    for code in sorted(questionnaires):  # a partial match such as "pci-followup"
-        if any(wanted in code for wanted in spec.questionnaire):
-            return questionnaires[code]
-    return None
+    return dict(ensure_sample_questionnaires(acting_user=users["admin"]))
 
 
 def _plans(
@@ -212,7 +200,7 @@ def _plans(
                 retry_interval_hours=24,
                 created_by=users[f"doctor_{data.DEPT_SLUG[spec.department]}"],
             )
-            questionnaire = _pick_questionnaire(spec, questionnaires)
+            questionnaire = questionnaires.get(spec.questionnaire)
             PlanStep.objects.bulk_create(
                 PlanStep(
                     plan=plan,
@@ -536,7 +524,7 @@ def seed_demo(*, now: dt.datetime | None = None, patients: int = 2000) -> dict[s
         departments = _departments(counts)
         users = _staff(departments, counts)
         teams = _teams(departments, users, counts)
-        questionnaires = _questionnaires()
+        questionnaires = _questionnaires(users)
         _plans(departments, users, teams, questionnaires, counts)
         if _patients(rng, today, patients, departments, users, counts):
             counts.update(history.simulate(rng, now=now, days=HISTORY_DAYS))
