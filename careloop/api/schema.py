@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
@@ -44,3 +45,10 @@ class NamedChoiceFieldExtension(OpenApiSerializerFieldExtension):
         if field.allow_null:
             return {"allOf": [component.ref], "nullable": True}
         return component.ref
+
+
+class ApiAutoSchema(AutoSchema):
+    """Operation ids without the version segment: ``patients_list``, not ``v1_patients_list``."""
+
+    def get_operation_id(self) -> str:
+        return str(super().get_operation_id()).removeprefix("v1_")

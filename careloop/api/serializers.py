@@ -185,6 +185,7 @@ class PatientDetailSerializer(PatientSummarySerializer):
             *PatientSummarySerializer.Meta.fields,
             "id_number",
             "address",
+            "registered_department",
             "custom_fields",
             "deceased_on",
             "sms_opt_out",

@@ -22,6 +22,7 @@ from careloop.accounts.services import LoginError, attempt_login
 from careloop.api import serializers as s
 from careloop.api.pagination import Pagination
 from careloop.api.permissions import ActionPermission
+from careloop.api.schema import ApiAutoSchema
 from careloop.audit.models import AuditAction
 from careloop.audit.services import record
 from careloop.followup.choices import Channel, TaskStatus, Trigger
@@ -129,6 +130,7 @@ class ApiViewSet(viewsets.GenericViewSet):
 
     permission_classes = [IsAuthenticated, ActionPermission]
     pagination_class = Pagination
+    schema = ApiAutoSchema()
     action_perms: dict[str, str] = {}
 
 
