@@ -41,29 +41,42 @@ logger = logging.getLogger(__name__)
 
 SEED = 2026
 CARD_PREFIX = "8"
-FIRST_CARD = f"{CARD_PREFIX}000000001"
+
+
+def _card(number: int) -> str:
+    """The visit-card number (就诊卡号) of the n-th demo patient."""
+    return f"{CARD_PREFIX}{number:09d}"
+
+
+FIRST_CARD = _card(1)
+
+
 HISTORY_DAYS = 90
 
 # The first patients are fixed so that every demo, however small, has work due today for the
-# cardiology and orthopaedics nurses: discharges whose plan steps fall on today.
-# (department, diagnosis code, days since discharge)
-ANCHORED: list[tuple[str, str, int]] = [
-    ("CARD", "I21.0", 3),
-    ("CARD", "I25.1", 3),
-    ("CARD", "I21.1", 7),
-    ("CARD", "I20.0", 7),
-    ("CARD", "I25.1", 30),
-    ("CARD", "I21.0", 30),
-    ("CARD", "I25.1", 2),
-    ("CARD", "I21.0", 8),
-    ("ORTH", "M17.1", 3),
-    ("ORTH", "M17.1", 14),
-    ("ORTH", "M17.1", 2),
-    ("ENDO", "E11.9", 7),
-    ("OBST", "O80", 3),
-    ("OBST", "O82", 7),
-    ("GSUR", "K35.8", 3),
-    ("NEUR", "I63.9", 7),
+# cardiology and orthopaedics nurses (discharges whose plan steps fall on today), and a few tasks
+# nobody got to in time (overdue).
+# (department, diagnosis code, days since discharge, left undone)
+ANCHORED: list[tuple[str, str, int, bool]] = [
+    ("CARD", "I21.0", 3, False),
+    ("CARD", "I25.1", 3, False),
+    ("CARD", "I21.1", 7, False),
+    ("CARD", "I20.0", 7, False),
+    ("CARD", "I25.1", 30, False),
+    ("CARD", "I21.0", 30, False),
+    ("CARD", "I25.1", 2, False),
+    ("CARD", "I21.0", 8, False),
+    ("CARD", "I21.1", 11, True),
+    ("ORTH", "M17.1", 3, False),
+    ("ORTH", "M17.1", 14, False),
+    ("ORTH", "M17.1", 2, False),
+    ("ORTH", "M17.1", 18, True),
+    ("ENDO", "E11.9", 7, False),
+    ("ENDO", "E11.9", 12, True),
+    ("OBST", "O80", 3, False),
+    ("OBST", "O82", 7, False),
+    ("GSUR", "K35.8", 3, False),
+    ("NEUR", "I63.9", 7, False),
 ]
 
 
@@ -257,7 +270,7 @@ class _PatientFactory:
             "id_number": people.id_number(rng, place.code, born, sex),
             "phone": people.mobile(rng, self.phones),
             "address": people.address(rng, place),
-            "card_no": f"{CARD_PREFIX}{number:09d}",
+            "card_no": _card(number),
             "record_no": f"{300000 + number}",
             "vip_level": rng.choices((0, 1, 2), weights=(95, 4, 1))[0],
             "tags": list(case.tags),
@@ -437,7 +450,7 @@ def _patients(
     plans: list[tuple[Patient, str, data.Case | None, int | None, bool]] = []
     for number in range(1, count + 1):
         if number <= len(ANCHORED):
-            code, diagnosis, days_ago = ANCHORED[number - 1]
+            code, diagnosis, days_ago, _undone = ANCHORED[number - 1]
             case: data.Case | None = factory.case(code, diagnosis)
         elif rng.random() < 0.1:
             code, _dx, _name = rng.choice(data.OUTPATIENT_VISITS)
@@ -527,6 +540,8 @@ def seed_demo(*, now: dt.datetime | None = None, patients: int = 2000) -> dict[s
         questionnaires = _questionnaires(users)
         _plans(departments, users, teams, questionnaires, counts)
         if _patients(rng, today, patients, departments, users, counts):
-            counts.update(history.simulate(rng, now=now, days=HISTORY_DAYS))
+            undone = [_card(number) for number, row in enumerate(ANCHORED, start=1) if row[3]]
+            untouched = set(Patient.objects.filter(card_no__in=undone).values_list("pk", flat=True))
+            counts.update(history.simulate(rng, now=now, days=HISTORY_DAYS, untouched=untouched))
     logger.info("demo hospital seeded: %s", dict(counts) or "nothing to do")
     return dict(counts)

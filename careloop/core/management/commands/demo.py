@@ -61,7 +61,7 @@ class Command(BaseCommand):
 
     def prepare(self, options: dict[str, Any]) -> None:
         data_dir = Path(settings.DATA_DIR)
-        for folder in (data_dir, Path(settings.MEDIA_ROOT)):
+        for folder in (data_dir, Path(settings.MEDIA_ROOT), Path(settings.STATIC_ROOT)):
             folder.mkdir(parents=True, exist_ok=True)
         self.stdout.write(f"数据目录 Data directory: {data_dir}")
         self.compile_messages()
