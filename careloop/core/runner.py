@@ -13,14 +13,20 @@ import contextlib
 import importlib.util
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -104,15 +110,40 @@ def engine_available() -> bool:
         return False
 
 
-def start_engine(out: TextIO, *, settle: float = 2.0) -> Child | None:
+def engine_argv(*, data_dir: str, api_url: str = "", web_port: int | None = None) -> list[str]:
+    """The ``careloop engine`` command line of embedded mode.
+
+    The engine's command API listens where the web app expects it (``settings.ENGINE_URL``),
+    unless that is the web server's own port. SIP listens on the engine's default
+    (127.0.0.1:5060) unless ``CARELOOP_ENGINE_SIP_LISTEN`` says otherwise.
+    """
+    argv = [sys.executable, "-m", "careloop.cli", "engine", "--data-dir", data_dir]
+    parts = urlsplit(api_url) if api_url else None
+    if parts and parts.hostname and parts.port and parts.port != web_port:
+        argv += ["--api-listen", f"{parts.hostname}:{parts.port}"]
+    return argv
+
+
+def start_engine(
+    out: TextIO,
+    *,
+    data_dir: str,
+    api_url: str = "",
+    api_token: str = "",
+    web_port: int | None = None,
+    settle: float = 2.0,
+) -> Child | None:
     """Start ``careloop engine`` as a child; ``None`` (with a note) when absent or it fails."""
     if not engine_available():
         out.write(
             "注意 Note: 电话引擎未安装，跳过。The telephony engine is not installed; skipped.\n"
         )
         return None
+    env = {"CARELOOP_ENGINE_API_TOKEN": api_token} if api_token else {}
     try:
-        child = start_child("engine", [sys.executable, "-m", "careloop.cli", "engine"])
+        child = start_child(
+            "engine", engine_argv(data_dir=data_dir, api_url=api_url, web_port=web_port), env=env
+        )
     except OSError as exc:
         out.write(f"注意 Note: 电话引擎无法启动 The telephony engine could not start: {exc}\n")
         return None
@@ -127,6 +158,17 @@ def start_engine(out: TextIO, *, settle: float = 2.0) -> Child | None:
         )
         return None
     return child
+
+
+def _engine_token() -> str:
+    """The engine API's bearer token: the configured one, else a fresh one for this run.
+
+    In embedded mode the web app lives in this process, so a generated token is handed to it
+    through ``settings.ENGINE_TOKEN`` — the setting every caller of the engine API reads.
+    """
+    if not settings.ENGINE_TOKEN:
+        settings.ENGINE_TOKEN = secrets.token_urlsafe(32)
+    return str(settings.ENGINE_TOKEN)
 
 
 @dataclass
@@ -173,6 +215,11 @@ def serve(
     """
     import uvicorn
 
+    # WhiteNoise hands Django's ASGI handler a synchronous file iterator; Django then reads it in a
+    # thread, which is fine for static files, and says so once per process. Nothing to act on.
+    warnings.filterwarnings(
+        "ignore", message="StreamingHttpResponse must consume synchronous iterators"
+    )
     if workers > 1:
         uvicorn.run(
             ASGI_APP,
@@ -217,7 +264,13 @@ def run_embedded(
     with stop_on_signals():
         try:
             if engine:
-                child = start_engine(out)
+                child = start_engine(
+                    out,
+                    data_dir=str(Path(settings.DATA_DIR) / "engine"),
+                    api_url=settings.ENGINE_URL,
+                    api_token=_engine_token(),
+                    web_port=port,
+                )
                 if child is not None:
                     children.append(child)
             worker.start()

@@ -12,10 +12,12 @@ undone and become overdue. Tasks whose target day is today or later are left for
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import random
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from django.utils import timezone
@@ -160,6 +162,26 @@ def simulate(
     """
     today = timezone.localdate(now)
     replay = _Replay(rng, today, untouched)
+    with _quiet("careloop.followup"):
+        _replay(replay, now=now, days=days)
+    replay.counts["tasks"] = Task.objects.count()
+    return replay.counts
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Keep the services' per-run info lines (dozens of replayed days) out of the console."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _replay(replay: _Replay, *, now: dt.datetime, days: int) -> None:
+    today = replay.today
     for back in range(days, 0, -1):
         day = today - dt.timedelta(days=back)
         morning = _at(day, 7)
@@ -170,5 +192,3 @@ def simulate(
     replay.counts["enrolments"] += auto_enrol(now=now)
     refresh_states(now=now)
     replay.backdate()
-    replay.counts["tasks"] = Task.objects.count()
-    return replay.counts
