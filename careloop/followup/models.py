@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from careloop.followup.choices import (
@@ -139,7 +140,8 @@ class Enrollment(models.Model):
     enrolled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    enrolled_at = models.DateTimeField(auto_now_add=True)
+    # Set by the services from their clock (``now``), so history can be recorded as it happened.
+    enrolled_at = models.DateTimeField(_("enrolled"), default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(_("reason"), max_length=200, blank=True)
 
@@ -237,7 +239,7 @@ class FollowUpRecord(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    recorded_at = models.DateTimeField(_("recorded"), auto_now_add=True, db_index=True)
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-recorded_at"]
@@ -256,7 +258,7 @@ class Notification(models.Model):
     task = models.ForeignKey(
         Task, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -402,8 +402,9 @@ def figure_records(user: User, f: FigureFilter) -> QuerySet[FollowUpRecord]:
     return records.order_by()
 
 
-def figure_discharges(user: User, f: FigureFilter) -> QuerySet[Encounter]:
-    """Inpatient stays discharged in the period, annotated ``followed`` (a done task exists).
+def figure_discharges(user: User, f: FigureFilter) -> tuple[QuerySet[Encounter], Exists]:
+    """Inpatient stays discharged in the period, and the condition "followed up" (a done task
+    of an enrolment on the stay exists).
 
     The plan and nurse filters narrow what counts as followed up (by this plan / by this nurse);
     the denominator stays every discharge of the visible or chosen department.
@@ -421,20 +422,23 @@ def figure_discharges(user: User, f: FigureFilter) -> QuerySet[Encounter]:
         done = done.filter(plan=f.plan)
     if f.nurse:
         done = done.filter(assignee=f.nurse)
-    return stays.annotate(followed=Exists(done)).order_by()
+    return stays.order_by(), Exists(done)
 
 
-def _discharge_aggregates() -> dict[str, Any]:
-    return {"discharged": Count("pk"), "followed": Count("pk", filter=Q(followed=True))}
+def _discharge_aggregates(followed: Exists) -> dict[str, Any]:
+    # The condition goes into the aggregate itself: an annotation referenced from an aggregate
+    # filter is lost when Django wraps the query in a subquery.
+    return {"discharged": Count("pk"), "followed": Count("pk", filter=followed)}
 
 
 def figures_summary(user: User, f: FigureFilter, today: dt.date) -> FigureRow:
     """The period's figures in three aggregate queries."""
     row = FigureRow(label="")
+    stays, followed = figure_discharges(user, f)
     for values in (
         figure_tasks(user, f).aggregate(**_task_aggregates(today)),
         figure_records(user, f).aggregate(**_record_aggregates()),
-        figure_discharges(user, f).aggregate(**_discharge_aggregates()),
+        stays.aggregate(**_discharge_aggregates(followed)),
     ):
         for name, value in values.items():
             setattr(row, name, value or 0)
@@ -489,11 +493,10 @@ def breakdown(user: User, f: FigureFilter, today: dt.date, by: str) -> list[Figu
     task_key, record_key, discharge_key = keys[by]
     grouped_tasks = _group(figure_tasks(user, f), task_key, _task_aggregates(today))
     grouped_records = _group(figure_records(user, f), record_key, _record_aggregates())
-    grouped_stays = (
-        _group(figure_discharges(user, f), discharge_key, _discharge_aggregates())
-        if discharge_key is not None
-        else {}
-    )
+    grouped_stays = {}
+    if discharge_key is not None:
+        stays, followed = figure_discharges(user, f)
+        grouped_stays = _group(stays, discharge_key, _discharge_aggregates(followed))
     rows: dict[Any, FigureRow] = {}
     for grouped in (grouped_tasks, grouped_records, grouped_stays):
         for k, values in grouped.items():

@@ -297,6 +297,7 @@ def enrol(
                     encounter=encounter,
                     anchor_date=anchor_date,
                     enrolled_by=_user_or_none(acting_user),
+                    enrolled_at=now,
                 )
         except IntegrityError:
             # Enrolled by a concurrent worker between the check and the insert.
@@ -397,7 +398,12 @@ def _auto_candidates(
 
 
 def _enrol_rows(
-    plan: Plan, steps: Sequence[PlanStep], rows: list[tuple[Any, ...]], *, today: dt.date
+    plan: Plan,
+    steps: Sequence[PlanStep],
+    rows: list[tuple[Any, ...]],
+    *,
+    today: dt.date,
+    now: dt.datetime,
 ) -> int:
     """Bulk-create the enrolments and tasks of candidate rows (see ``_auto_candidates``)."""
     rules = plan.rules or {}
@@ -413,7 +419,11 @@ def _enrol_rows(
             continue
         enrollments.append(
             Enrollment(
-                plan=plan, patient_id=patient_id, encounter_id=encounter_id, anchor_date=anchor
+                plan=plan,
+                patient_id=patient_id,
+                encounter_id=encounter_id,
+                anchor_date=anchor,
+                enrolled_at=now,
             )
         )
         enrollment_steps.append((usable, open_steps))
@@ -475,7 +485,7 @@ def auto_enrol(*, now: dt.datetime | None = None) -> int:
                 if not rows:
                     break
                 last_pk = rows[-1][0]
-                created += _enrol_rows(plan, steps, rows, today=today)
+                created += _enrol_rows(plan, steps, rows, today=today, now=now)
     if created:
         logger.info("auto_enrol created %s enrolments", created)
     return created
@@ -699,6 +709,7 @@ def record_outcome(
             callback_at=callback_at if outcome == Outcome.CALL_BACK else None,
             response=response,
             recorded_by=user,
+            recorded_at=now,
         )
         locked.attempts += 1
         locked.outcome = outcome
@@ -820,6 +831,7 @@ def assign(
                 user=assignee,
                 kind=NotificationKind.ASSIGNED,
                 task=locked,
+                created_at=now,
                 text=_notification_text(
                     NotificationKind.ASSIGNED, locked.pk, locked.plan.name, locked.deadline
                 ),
@@ -886,7 +898,11 @@ def _send_overdue_warnings(now: dt.datetime) -> int:
                 text = _notification_text(NotificationKind.OVERDUE, pk, plan_name, deadline)
                 notices.extend(
                     Notification(
-                        user_id=user_id, kind=NotificationKind.OVERDUE, task_id=pk, text=text
+                        user_id=user_id,
+                        kind=NotificationKind.OVERDUE,
+                        task_id=pk,
+                        text=text,
+                        created_at=now,
                     )
                     for user_id in sorted(recipients)
                 )
