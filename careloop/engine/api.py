@@ -55,7 +55,11 @@ class ApiError(Exception):
 
 def _require(params: Params, key: str, kind: type | tuple[type, ...] = str) -> Any:
     value = params.get(key)
-    if value is None or not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+    if (
+        value is None
+        or not isinstance(value, kind)
+        or (isinstance(value, bool) and kind is not bool)
+    ):
         name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise ApiError(400, "bad_request", f"{key!r} is required ({name})")
     return value

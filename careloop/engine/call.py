@@ -361,16 +361,10 @@ class Leg:
             channel.configure(params)
             self._mark_answered()
             return "answered"
-        result = classify_result(
-            code,
-            ring_timeout=ring_timed_out,
-            no_response=code == 408
-            and not outbound.ringing.is_set()
-            and outbound.call.dialog.remote_tag == "",
-        )
-        await self.finish(
-            result, code, "remote" if not ring_timed_out else "local", dial_result=result
-        )
+        result = classify_result(code, ring_timeout=ring_timed_out, no_response=outbound.timed_out)
+        by = "local" if ring_timed_out or outbound.timed_out else "remote"
+        sip_code = None if outbound.timed_out else code
+        await self.finish(result, sip_code, by, dial_result=result)
         return result
 
     async def _watch_ringing(self, outbound: OutboundInvite) -> None:

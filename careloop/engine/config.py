@@ -101,6 +101,7 @@ class EngineConfig:
     tts_voice: str = "cmn"
     tts_cache_dir: Path | None = None
     max_calls: int = 1000
+    sip_timer_b: float = 32.0
     unanswered_timeout: float = 60.0
     inbound_ring_timeout: float = 30.0
     record_calls: bool = False

@@ -305,7 +305,7 @@ class Campaign:
             result, st.error = "failed", str(exc)
         else:
             st.call_ids.append(leg.id)
-            result = await self.engine._await_dial(leg)
+            result = await self.engine.wait_dial_result(leg)
             sip_code = leg.sip_code if result != "answered" else 200
             if result == "answered":
                 await leg.ended.wait()

@@ -360,7 +360,7 @@ class Engine:
         new_leg = await self.originate(
             target, caller=partner.caller, app_data={"transferred_from": leg.id}
         )
-        result = await self._await_dial(new_leg)
+        result = await self.wait_dial_result(new_leg)
         if result != "answered":
             code = new_leg.sip_code or 480
             notify_refer(call, code if code >= 300 else 480)
@@ -493,7 +493,7 @@ class Engine:
             await self.run_flow(leg, flow, variables)
         return result
 
-    async def _await_dial(self, leg: Leg) -> str:
+    async def wait_dial_result(self, leg: Leg) -> str:
         """The dial result of an outbound leg (waits for it)."""
         while leg.state in (LegState.DIALING, LegState.RINGING):
             waiter = asyncio.ensure_future(leg.answered.wait())
@@ -782,7 +782,7 @@ class Engine:
             uri, caller=leg.caller, ring_timeout=ring_timeout, app_data={"transfer_of": leg.id}
         )
         self.publish(ev.CallTransfer(leg.id, target=uri, mode="bridge", status=100))
-        result = await self._await_dial(new_leg)
+        result = await self.wait_dial_result(new_leg)
         if result != "answered" or not leg.is_active:
             if new_leg.is_active:
                 await new_leg.hangup("normal")

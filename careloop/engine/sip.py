@@ -302,6 +302,7 @@ class OutboundInvite:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     cancelled: bool = False
+    timed_out: bool = False
 
     @property
     def call_id(self) -> str:
@@ -339,6 +340,8 @@ class SipStack:
         self._server_invites: dict[str, SipResponse | None] = {}
         self._outbound: dict[str, OutboundInvite] = {}
         self._reinvite_handles: dict[str, DialogHandle] = {}
+        # RFC 3261 timers B/F (64*T1); configurable so an unreachable peer can be detected sooner
+        self.timer_b = config.sip_timer_b
         self._loop: asyncio.AbstractEventLoop | None = None
 
         # Callbacks the engine sets
@@ -923,7 +926,7 @@ class SipStack:
         txn = ClientTransaction(endpoint, message, addr, self._loop.create_future())
         self._client[key] = txn
         if endpoint.reliable:
-            txn.handle = self._loop.call_later(TIMER_B, self._txn_timeout, key)
+            txn.handle = self._loop.call_later(self.timer_b, self._txn_timeout, key)
         else:
             txn.handle = self._loop.call_later(T1, self._retransmit, key)
 
@@ -932,7 +935,7 @@ class SipStack:
         if txn is None or txn.future.done():
             return
         txn.elapsed += txn.interval
-        if txn.elapsed >= TIMER_B:
+        if txn.elapsed >= self.timer_b:
             self._txn_timeout(key)
             return
         txn.endpoint.transport.raw_send(txn.request, txn.dest)
@@ -956,6 +959,7 @@ class SipStack:
             if outbound is not None:
                 outbound.endpoint.uac.remove_call(call_id)
                 outbound.call.dialog.terminate()
+                outbound.timed_out = True
                 outbound._finish(408, "Request Timeout")
 
     def transaction(self, request: SipRequest) -> asyncio.Future[SipResponse | None]:
