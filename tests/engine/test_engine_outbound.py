@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Sipp, free_port, render_scenario
 from rtp_pcap import Key, Silence, Tone, write_rtp_pcap
 
 from careloop.engine.flow import load_flow
+from conftest import Sipp, free_port, render_scenario
 
 pytestmark = pytest.mark.telephony
 
