@@ -460,6 +460,7 @@ class SipStack:
             msg = SipMessage.parse(data)
             if isinstance(msg, SipRequest):
                 self._screen_start_line(data)
+                self._screen_framing(data, msg, stream=isinstance(transport, TcpSipTransport))
                 _stamp_via_received(msg, addr)
                 if isinstance(transport, TcpSipTransport):
                     self._pin_response_to_connection(msg, addr)
@@ -491,6 +492,26 @@ class SipStack:
             raise _Reject(400, "Bad Method")
         if parts[2].upper() != "SIP/2.0":
             raise _Reject(505, "Version Not Supported")
+        if parts[1].startswith("<") or "?" in parts[1]:
+            # RFC 4475 §3.1.2.7 / §3.1.2.11: <> around, or escaped headers in, the Request-URI
+            raise _Reject(400, "Bad Request-URI")
+
+    @staticmethod
+    def _screen_framing(data: bytes, msg: SipRequest, *, stream: bool) -> None:
+        """Content-Length must be one non-negative number no larger than the body (RFC 3261 §18.3)."""
+        values = msg.headers.get("content-length")
+        if not values:
+            if stream:
+                raise _Reject(400, "Missing Content-Length")
+            return
+        if len(values) > 1 or not values[0].strip().isdigit():
+            raise _Reject(400, "Bad Content-Length")
+        sep, width = data.find(b"\r\n\r\n"), 4
+        if sep < 0:
+            sep, width = data.find(b"\n\n"), 2
+        body_len = len(data) - sep - width if sep >= 0 else 0
+        if int(values[0]) > body_len:
+            raise _Reject(400, "Content-Length Exceeds Body")
 
     @staticmethod
     def _pin_response_to_connection(msg: SipRequest, addr: tuple[str, int]) -> None:
@@ -648,6 +669,12 @@ class SipStack:
                     endpoint, request, 420, "Bad Extension", {"Unsupported": ", ".join(unsupported)}
                 )
                 return
+        ctype = (request.content_type or "").split(";")[0].strip().lower()
+        if method == "INVITE" and request.body and ctype != "application/sdp":
+            self._reply(
+                endpoint, request, 415, "Unsupported Media Type", {"Accept": "application/sdp"}
+            )
+            return
         if method == "INVITE" and not self._screen_invite(endpoint, request, to_addr.tag):
             return
         if (
@@ -658,9 +685,12 @@ class SipStack:
             try:
                 from aiosipua import parse_sdp
 
-                parse_sdp(request.text)
+                offer = parse_sdp(request.text)
             except Exception:
                 self._reply(endpoint, request, 400, "Bad SDP")
+                return
+            if offer.audio is None or offer.rtp_address is None:
+                self._reply(endpoint, request, 488, "Not Acceptable Here")
                 return
         endpoint.uas._handle_request(request, addr)
 
