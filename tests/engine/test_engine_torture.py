@@ -99,7 +99,7 @@ CASES: list[tuple[str, bytes, set[int | None]]] = [
         "ncl: negative Content-Length (3.1.2.3)",
         message(
             "INVITE sip:ivr@127.0.0.1 SIP/2.0",
-            std("INVITE", call_id="ncl") + ["Content-Type: application/sdp"],
+            [*std("INVITE", call_id="ncl"), "Content-Type: application/sdp"],
             SDP,
             content_length="-999",
         ),
@@ -109,7 +109,7 @@ CASES: list[tuple[str, bytes, set[int | None]]] = [
         "clerr: Content-Length larger than body (3.1.2.2)",
         message(
             "INVITE sip:ivr@127.0.0.1 SIP/2.0",
-            std("INVITE", call_id="cl") + ["Content-Type: application/sdp"],
+            [*std("INVITE", call_id="cl"), "Content-Type: application/sdp"],
             SDP,
             content_length="9999",
         ),
@@ -137,7 +137,7 @@ CASES: list[tuple[str, bytes, set[int | None]]] = [
         "invut: INVITE with an unknown body type (3.3.7)",
         message(
             "INVITE sip:ivr@127.0.0.1 SIP/2.0",
-            std("INVITE", call_id="ut") + ["Content-Type: application/unknownformat"],
+            [*std("INVITE", call_id="ut"), "Content-Type: application/unknownformat"],
             '<audio> <pcmu port="443"/> </audio>',
         ),
         {415},
@@ -146,7 +146,7 @@ CASES: list[tuple[str, bytes, set[int | None]]] = [
         "bad SDP",
         message(
             "INVITE sip:ivr@127.0.0.1 SIP/2.0",
-            std("INVITE", call_id="bs") + ["Content-Type: application/sdp"],
+            [*std("INVITE", call_id="bs"), "Content-Type: application/sdp"],
             "this is not sdp at all",
         ),
         {400, 488},
@@ -179,7 +179,7 @@ CASES: list[tuple[str, bytes, set[int | None]]] = [
         "INFO outside any dialog",
         message(
             "INFO sip:ivr@127.0.0.1 SIP/2.0",
-            std("INFO", call_id="info") + ["Content-Type: application/dtmf-relay"],
+            [*std("INFO", call_id="info"), "Content-Type: application/dtmf-relay"],
             "Signal=1\r\n",
         ),
         {481},
@@ -193,7 +193,7 @@ CASES: list[tuple[str, bytes, set[int | None]]] = [
         "Require: an unknown extension",
         message(
             "OPTIONS sip:ivr@127.0.0.1 SIP/2.0",
-            std("OPTIONS", call_id="req") + ["Require: nothingwedo"],
+            [*std("OPTIONS", call_id="req"), "Require: nothingwedo"],
         ),
         {420},
     ),
