@@ -791,7 +791,7 @@ class ApiServer:
             port=listen[1],
             log_level="warning",
             lifespan="off",
-            ws="websockets",
+            ws="websockets-sansio",
             access_log=False,
         )
         self.server = _QuietServer(config)
