@@ -180,17 +180,21 @@ class BasePlanStepFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
         kept = 0
+        protected = []
         for form in self.forms:
             if not hasattr(form, "cleaned_data") or not form.cleaned_data:
                 continue
             if self._should_delete_form(form):
                 if form.instance.pk and form.instance.tasks.exists():
-                    form.add_error(
-                        None,
-                        _("This step already has follow-up tasks; it cannot be deleted."),
-                    )
+                    protected.append(form.instance.title)
                 continue
             kept += 1
+        if protected:
+            # A deleted form's own errors are not checked by is_valid(): report on the formset.
+            raise forms.ValidationError(
+                _("These steps already have follow-up tasks and cannot be deleted: %(steps)s"),
+                params={"steps": ", ".join(protected)},
+            )
         if kept == 0:
             raise forms.ValidationError(_("A plan needs at least one step."))
 

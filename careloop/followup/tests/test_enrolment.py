@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import translation
+from django.utils.translation import gettext
 
 from careloop.core import testing
 from careloop.followup import services, states
@@ -257,7 +259,7 @@ def test_manual_enrolment_of_a_deceased_patient_is_refused_with_a_reason(hospita
     plan = make_plan(hospital.cardio)
     patient = testing.make_patient(is_deceased=True)
 
-    with pytest.raises(services.FollowupError, match="deceased"):
+    with translation.override("en"), pytest.raises(services.FollowupError, match="deceased"):
         services.enrol(plan, patient, anchor_date=TODAY, now=NOW)
 
 
@@ -346,7 +348,7 @@ def test_stop_contact_for_a_deceased_patient_cancels_every_open_task(hospital):
     enrollment.refresh_from_db()
     assert enrollment.status == EnrollmentStatus.WITHDRAWN
     assert set(enrollment.tasks.values_list("status", flat=True)) == {TaskStatus.CANCELLED}
-    assert enrollment.tasks.first().end_reason == "Patient deceased"
+    assert enrollment.tasks.first().end_reason == gettext("Patient deceased")
 
 
 def test_stop_contact_after_an_sms_opt_out_cancels_only_sms_tasks(hospital):
