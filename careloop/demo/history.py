@@ -6,8 +6,9 @@ nurses work their open tasks — most patients are reached and answer the questi
 not pick up and are tried again, a few refuse or gave a wrong number, and some tasks are left
 undone and become overdue. Tasks whose target day is today or later are left for today's nurses.
 
-``record_outcome`` takes the simulated time as ``now``; the two creation timestamps it cannot set
-(the record's and the response's ``auto_now_add``) are moved to the simulated time afterwards.
+The services take the simulated time as ``now``; the creation timestamps they cannot set
+(``auto_now_add`` of enrolments, tasks, warnings, records and responses) are moved to the
+simulated time afterwards, so timelines and figures read as if the work had happened then.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from collections import Counter
 from collections.abc import Collection, Iterator
 from typing import Any
 
+from django.db import models
 from django.utils import timezone
 
 from careloop.accounts.models import User
 from careloop.demo import answers
 from careloop.followup import states
 from careloop.followup.choices import Outcome
-from careloop.followup.models import FollowUpRecord, Task
+from careloop.followup.models import Enrollment, FollowUpRecord, Notification, Task
 from careloop.followup.services import (
     auto_enrol,
     questionnaire_version,
@@ -61,6 +63,14 @@ NOTES = {
 }
 
 
+# Creation times (``auto_now_add``) of what the morning jobs create, moved to the simulated morning.
+STAMPED: list[tuple[type[models.Model], str]] = [
+    (Enrollment, "enrolled_at"),
+    (Task, "created_at"),
+    (Notification, "created_at"),
+]
+
+
 def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=timezone.get_current_timezone())
 
@@ -74,6 +84,7 @@ class _Replay:
         self.versions: dict[int, QuestionnaireVersion | None] = {}
         self.counts: Counter[str] = Counter()
         self.stamps: list[tuple[int, int | None, dt.datetime]] = []
+        self.last_pk: dict[str, int] = {}
 
     def user(self, pk: int) -> User:
         if pk not in self.users:
@@ -145,6 +156,15 @@ class _Replay:
         self.counts[f"follow-up records ({outcome})"] += 1
         self.stamps.append((record.pk, record.response_id, when))
 
+    def stamp_new_rows(self, when: dt.datetime) -> None:
+        """Date the enrolments, tasks and warnings the morning jobs just created at ``when``."""
+        for model, field in STAMPED:
+            last = self.last_pk.get(model.__name__, 0)
+            model.objects.filter(pk__gt=last).update(**{field: when})
+            self.last_pk[model.__name__] = (
+                model.objects.order_by("-pk").values_list("pk", flat=True).first() or last
+            )
+
     def backdate(self) -> None:
         """Give records and responses the simulated time instead of the seeding time."""
         records = [FollowUpRecord(pk=pk, recorded_at=when) for pk, _r, when in self.stamps]
@@ -188,6 +208,7 @@ def _replay(replay: _Replay, *, now: dt.datetime, days: int) -> None:
         if back % ENROL_EVERY == 0:
             replay.counts["enrolments"] += auto_enrol(now=morning)
         refresh_states(now=morning)
+        replay.stamp_new_rows(morning)
         replay.work_day(day)
     replay.counts["enrolments"] += auto_enrol(now=now)
     refresh_states(now=now)

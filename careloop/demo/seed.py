@@ -80,6 +80,10 @@ ANCHORED: list[tuple[str, str, int, bool]] = [
 ]
 
 
+# Diagnoses that arrive through the emergency department, at any hour (ICD-10 prefixes).
+EMERGENCIES = ("I21", "I63", "I61", "G45", "S72", "S52", "K35", "O80", "O82", "J18", "I50")
+
+
 def _tz() -> dt.tzinfo:
     return timezone.get_current_timezone()
 
@@ -344,9 +348,10 @@ class _PatientFactory:
         rng = self.rng
         discharge_day = self.today - dt.timedelta(days=days_ago)
         length = rng.randint(*case.stay_days)
+        urgent = case.code.startswith(EMERGENCIES)
         admitted = _at(
             discharge_day - dt.timedelta(days=length),
-            rng.randint(8, 20),
+            rng.randint(0, 23) if urgent else rng.randint(8, 16),
             rng.choice((0, 15, 30, 45)),
         )
         discharged = _at(discharge_day, rng.randint(9, 11), rng.choice((0, 10, 20, 30, 40, 50)))
@@ -368,18 +373,12 @@ class _PatientFactory:
         )
         surgeries = []
         if case.surgery and (operated or rng.random() < case.surgery_share):
-            # Heart attacks go to the cath lab on the day they arrive; planned operations wait a day.
-            delay = 0 if case.code.startswith("I21") else rng.randint(1, 2)
-            performed = min(
-                admitted + dt.timedelta(days=delay, hours=rng.randint(1, 5)),
-                discharged - dt.timedelta(days=1),
-            )
             surgeries.append(
                 Surgery(
                     encounter=encounter,
                     code=case.surgery[0],
                     name=case.surgery[1],
-                    performed_at=max(performed, admitted + dt.timedelta(hours=1)),
+                    performed_at=self._operation_time(case, admitted, length),
                     surgeon_name=doctor.display_name,
                 )
             )
@@ -398,6 +397,17 @@ class _PatientFactory:
         ]
         orders = [DischargeOrder(encounter=encounter, text=text) for text in case.orders]
         return encounter, surgeries, medications, orders
+
+    def _operation_time(self, case: data.Case, admitted: dt.datetime, length: int) -> dt.datetime:
+        """Emergencies go to theatre (or the cath lab) within hours of arrival; planned
+        operations are done in working hours on the first or second day of the stay."""
+        rng = self.rng
+        if case.code.startswith(EMERGENCIES):
+            return admitted + dt.timedelta(minutes=rng.randint(45, 240))
+        delay = min(rng.randint(1, 2), max(length - 2, 0))
+        day = timezone.localdate(admitted) + dt.timedelta(days=delay)
+        performed = _at(day, rng.randint(8, 15), rng.choice((0, 15, 30, 45)))
+        return max(performed, admitted + dt.timedelta(hours=2))
 
     def visit(
         self, patient: Patient, department: Department, code: str, name: str, day: dt.date

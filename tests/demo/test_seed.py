@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from careloop.accounts.choices import Role
 from careloop.accounts.models import Department, User
@@ -17,7 +18,7 @@ from careloop.core.formats import id_birth_date, id_sex, normalize_id_number, no
 from careloop.demo import data
 from careloop.demo.seed import seed_demo
 from careloop.followup import states
-from careloop.followup.models import FollowUpRecord, Plan, Task, Team
+from careloop.followup.models import Enrollment, FollowUpRecord, Plan, Task, Team
 from careloop.followup.queries import workspace_tasks
 from careloop.patients.choices import EncounterKind
 from careloop.patients.models import Encounter, Medication, Patient, PatientContact, Surgery
@@ -150,6 +151,8 @@ def test_encounters_are_recent_stays_with_icd10_diagnoses(demo: dict) -> None:
         assert stay.started_at < stay.discharged_at <= NOW
         assert NOW - stay.discharged_at < dt.timedelta(days=90)
         assert stay.attending_doctor.role == Role.DOCTOR
+    for surgery in Surgery.objects.select_related("encounter"):
+        assert surgery.encounter.started_at < surgery.performed_at < surgery.encounter.discharged_at
     assert Surgery.objects.filter(code="36.06").exists()
     assert Medication.objects.filter(drug="阿司匹林肠溶片", dose="100mg").exists()
     assert Encounter.objects.filter(kind=EncounterKind.OUTPATIENT).exists()
@@ -180,7 +183,9 @@ def test_history_has_answers_retries_and_a_few_overdue_tasks(demo: dict) -> None
     overdue = Task.objects.filter(states.status_filter({states.OVERDUE}, TODAY))
     assert 0 < overdue.count() < done.count() / 5
     recorded = FollowUpRecord.objects.values_list("recorded_at", flat=True)
-    assert all(NOW - dt.timedelta(days=90) <= when < NOW for when in recorded)
+    assert all(NOW - dt.timedelta(days=91) <= when < NOW for when in recorded)
+    for enrollment in Enrollment.objects.all():  # dated when the replayed job enrolled them
+        assert enrollment.anchor_date <= timezone.localdate(enrollment.enrolled_at) <= TODAY
     assert all(
         r.submitted_at == r.followup_record.recorded_at
         for r in Response.objects.select_related("followup_record")
