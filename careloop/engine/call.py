@@ -135,6 +135,8 @@ class Leg:
     local_sdp: LocalSession | None = None
     held: bool = False
     bridge_id: str | None = None
+    # Every bridge the leg has been in, for the CDR (bridge_id is cleared when it leaves)
+    bridges: list[str] = field(default_factory=list)
     flow_info: dict[str, Any] = field(default_factory=dict)
     recorders: dict[str, Recorder] = field(default_factory=dict)
     recordings: list[dict[str, Any]] = field(default_factory=list)
@@ -233,7 +235,8 @@ class Leg:
             "codec": self.channel.params.codec_name
             if self.channel and self.channel.params
             else None,
-            "bridge_id": self.bridge_id,
+            "bridge_id": self.bridge_id or (self.bridges[-1] if self.bridges else None),
+            "bridges": list(self.bridges),
             "recordings": list(self.recordings),
             "flow": dict(self.flow_info),
             "app_data": self.app_data,

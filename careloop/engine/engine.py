@@ -642,6 +642,7 @@ class Engine:
             self.app_command(leg)
             bridge.add(BridgeMember(leg.id, leg.channel, muted=leg.held))
             leg.bridge_id = bridge.id
+            leg.bridges.append(bridge.id)
         self.media.bridges[bridge.id] = bridge
         self.bridge_options[bridge.id] = {"hangup_on_exit": hangup_on_exit}
         self.publish(
@@ -693,6 +694,7 @@ class Engine:
         self.app_command(leg)
         bridge.add(BridgeMember(leg.id, leg.channel, role=role, whisper_to=whisper_to))
         leg.bridge_id = bridge.id
+        leg.bridges.append(bridge.id)
         self.publish(
             ev.BridgeChanged(
                 None,

@@ -290,3 +290,113 @@ def engine_env() -> dict[str, str]:
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env["PYTHONPATH"] = str(HERE.parent.parent)
     return env
+
+
+class Baresip:
+    """A baresip softphone as the agent: auto-answers, talks a sine tone, dumps what it hears."""
+
+    def __init__(
+        self, workdir: Path, *, tone_hz: float = 700.0, account: str | None = None
+    ) -> None:
+        self.binary = require_binary("baresip")
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.tone_hz = tone_hz
+        self.account = (
+            account
+            or f"<sip:agent@127.0.0.1:{self.port}>;regint=0;answermode=auto;audio_codecs=PCMA,PCMU"
+        )
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"sip:agent@127.0.0.1:{self.port}"
+
+    def _write_config(self) -> None:
+        import numpy as np
+        import soundfile as sf
+
+        t = np.arange(8000 * 120) / 8000
+        sf.write(
+            self.workdir / "talk.wav",
+            (0.3 * np.sin(2 * np.pi * self.tone_hz * t) * 32767).astype("int16"),
+            8000,
+            subtype="PCM_16",
+        )
+        (self.workdir / "config").write_text(
+            "\n".join(
+                [
+                    "poll_method epoll",
+                    f"sip_listen 127.0.0.1:{self.port}",
+                    f"audio_player aufile,{self.workdir}/unused.wav",
+                    f"audio_source aufile,{self.workdir}/talk.wav",
+                    f"audio_alert aufile,{self.workdir}/talk.wav",
+                    "ausrc_srate 8000",
+                    "auplay_srate 8000",
+                    "ausrc_channels 1",
+                    "auplay_channels 1",
+                    "module_path /usr/lib/baresip/modules",
+                    "module g711.so",
+                    "module aufile.so",
+                    "module sndfile.so",
+                    f"snd_path {self.workdir}",
+                    "module_app account.so",
+                    "module_app menu.so",
+                    "",
+                ]
+            )
+        )
+        (self.workdir / "accounts").write_text(self.account + "\n")
+
+    async def start(self, *, ready_text: str = "baresip is ready", timeout: float = 10.0) -> None:
+        self._write_config()
+        self.proc = await asyncio.create_subprocess_exec(
+            self.binary,
+            "-f",
+            str(self.workdir),
+            cwd=str(self.workdir),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=open(self.workdir / "baresip.log", "wb"),
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while ready_text not in self.log():
+            if self.proc.returncode is not None or loop.time() > deadline:
+                raise AssertionError(f"baresip did not start:\n{self.log()}")
+            await asyncio.sleep(0.1)
+
+    def log(self) -> str:
+        path = self.workdir / "baresip.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def heard(self) -> Path:
+        """The audio baresip received (its decode dump), for the last call."""
+        dumps = sorted(self.workdir.glob("dump-*-dec.wav"))
+        assert dumps, f"baresip dumped no audio:\n{self.log()}"
+        return dumps[-1]
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+@pytest.fixture
+async def baresip_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    phones: list[Baresip] = []
+
+    async def make(name: str = "agent", **kwargs: Any) -> Baresip:
+        phone = Baresip(tmp_path / f"baresip-{name}", **kwargs)
+        phones.append(phone)
+        await phone.start()
+        return phone
+
+    yield make
+    for phone in phones:
+        await phone.stop()
