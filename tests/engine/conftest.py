@@ -400,3 +400,85 @@ async def baresip_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     yield make
     for phone in phones:
         await phone.stop()
+
+
+class Kamailio:
+    """Kamailio as registrar/proxy (tests/engine/kamailio/kamailio.cfg) with digest users."""
+
+    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
+        self.binary = require_binary("kamailio")
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.users = users
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+    def log(self) -> str:
+        path = self.workdir / "kamailio.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    async def start(self) -> None:
+        users = "\n".join(
+            f'    $sht(users=>{user}) = "{password}";' for user, password in self.users.items()
+        )
+        cfg = (
+            (HERE / "kamailio" / "kamailio.cfg")
+            .read_text()
+            .replace("@PORT@", str(self.port))
+            .replace("@USERS@", users)
+        )
+        (self.workdir / "kamailio.cfg").write_text(cfg)
+        (self.workdir / "run").mkdir(exist_ok=True)
+        self.proc = await asyncio.create_subprocess_exec(
+            self.binary,
+            "-f",
+            str(self.workdir / "kamailio.cfg"),
+            "-DD",
+            "-E",
+            "-Y",
+            str(self.workdir / "run"),
+            "-m",
+            "32",
+            "-M",
+            "8",
+            cwd=str(self.workdir),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=open(self.workdir / "kamailio.log", "wb"),
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        # Ready once it answers an OPTIONS-less probe: wait for its UDP socket to be bound
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while True:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                break  # bound by Kamailio
+            finally:
+                probe.close()
+            if self.proc.returncode is not None or loop.time() > deadline:
+                raise AssertionError(f"kamailio did not start:\n{self.log()}")
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+@pytest.fixture
+async def kamailio(tmp_path: Path) -> AsyncIterator[Kamailio]:
+    proxy = Kamailio(tmp_path / "kamailio", {"engine": "engine-secret", "agent": "agent-secret"})
+    await proxy.start()
+    yield proxy
+    await proxy.stop()
