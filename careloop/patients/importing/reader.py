@@ -16,6 +16,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from careloop.patients.importing import xlsx
 from careloop.patients.importing.fields import IDENTIFIERS, IGNORE, guess_field, normalise_header
 
 HEADER_SEARCH_ROWS = 30
@@ -31,20 +32,10 @@ Row = tuple[int, list[Any]]
 
 
 def _xlsx_rows(path: Path) -> Iterator[Row]:
-    import openpyxl
-
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for damaged or foreign files
+        yield from xlsx.iter_rows(path)
+    except xlsx.XlsxError as exc:
         raise ReadError(_("The file is not a readable Excel workbook (.xlsx).")) from exc
-    try:
-        sheet = workbook.worksheets[0]
-        # Some exporters write a wrong <dimension>; forget it so every cell is read.
-        sheet.reset_dimensions()
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, list(values)
-    finally:
-        workbook.close()
 
 
 def _decode(data: bytes) -> str:
@@ -117,6 +108,7 @@ class Header:
     labels: list[str]
     fields: list[str | None] = field(default_factory=list)  # None: not recognised
     normalised: list[str] = field(default_factory=list)
+    _texts: frozenset[str] | None = field(default=None, repr=False)
 
     @property
     def unrecognised(self) -> list[str]:
@@ -129,17 +121,20 @@ class Header:
         return dict(zip(self.labels, self.fields, strict=True))
 
     def is_repeat(self, values: list[Any]) -> bool:
-        """A header line repeated in the middle of the data (page breaks of printed exports)."""
+        """A header line repeated in the middle of the data (page breaks of printed exports):
+        at least two cells, and half of the non-empty ones, are header texts."""
+        if self._texts is None:
+            self._texts = frozenset(self.labels) | (frozenset(self.normalised) - {""})
         matches = 0
         non_empty = 0
-        for index, value in enumerate(values):
-            text = normalise_header(cell_text(value))
-            if not text:
+        for value in values:
+            if value is None:
+                continue
+            text = value.strip() if isinstance(value, str) else value
+            if text == "":
                 continue
             non_empty += 1
-            if (index < len(self.normalised) and text == self.normalised[index]) or guess_field(
-                text
-            ) not in (None, IGNORE):
+            if isinstance(text, str) and text in self._texts:
                 matches += 1
         return matches >= 2 and matches * 2 >= non_empty
 
@@ -207,15 +202,6 @@ def estimate_rows(path: Path, file_name: str | None = None) -> int:
     """A quick upper estimate of the number of rows, to decide between a synchronous and a queued run."""
     name = (file_name or path.name).lower()
     if name.endswith(XLSX_SUFFIXES):
-        import openpyxl
-
-        try:
-            workbook = openpyxl.load_workbook(path, read_only=True)
-        except Exception:
-            return 0
-        try:
-            return int(workbook.worksheets[0].max_row or 0)
-        finally:
-            workbook.close()
+        return xlsx.estimate_rows(path)
     with path.open("rb") as handle:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))

@@ -139,6 +139,13 @@ def parse_sex(value: Any) -> str:
 
 def parse_id_number(value: Any) -> str:
     """An 18-character resident ID number (GB 11643) with a correct check digit, upper-cased."""
+    if isinstance(value, float) and value >= 1e15:
+        # Excel keeps 15 significant digits: an ID number typed into a number cell is damaged.
+        raise ValueError(
+            _(
+                "the ID-card number was stored as a number and lost digits: format the column as text"
+            )
+        )
     raw = re.sub(r"\s+", "", halfwidth(value)).upper()
     if not re.fullmatch(r"\d{17}[\dX]", raw):
         raise ValueError(_("ID-card number must have 18 characters: 17 digits and a digit or X"))
