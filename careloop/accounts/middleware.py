@@ -12,6 +12,7 @@ _KEY = "careloop_last_seen"
 # Set in the fresh session after an idle logout so the login page can say why (messages are not
 # available yet: MessageMiddleware runs after this one).
 IDLE_LOGOUT_FLAG = "careloop_idle_logout"
+_WRITE_EVERY_SECONDS = 15
 
 
 class IdleTimeoutMiddleware:
@@ -36,6 +37,8 @@ class IdleTimeoutMiddleware:
                     response = HttpResponse(status=204)
                     response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
                     return response
-            else:
+            elif last_seen is None or now - float(last_seen) > _WRITE_EVERY_SECONDS:
+                # Writing the session on every request would cost a database write per click;
+                # a timeout a few seconds late does no harm.
                 request.session[_KEY] = now
         return self.get_response(request)
