@@ -31,6 +31,7 @@ from careloop.followup.choices import Outcome
 from careloop.followup.models import Enrollment, FollowUpRecord, Notification, Task
 from careloop.followup.services import (
     auto_enrol,
+    mark_notifications_read,
     questionnaire_version,
     record_outcome,
     refresh_states,
@@ -165,6 +166,17 @@ class _Replay:
                 model.objects.order_by("-pk").values_list("pk", flat=True).first() or last
             )
 
+    def read_old_warnings(self, now: dt.datetime) -> None:
+        """The nurses have read the overdue warnings of tasks they finished since."""
+        rows = Notification.objects.filter(
+            read_at__isnull=True, task__status__in=sorted(states.FINAL)
+        ).values_list("user_id", "pk")
+        by_user: dict[int, list[int]] = {}
+        for user_id, pk in rows:
+            by_user.setdefault(user_id, []).append(pk)
+        for user_id, ids in sorted(by_user.items()):
+            mark_notifications_read(self.user(user_id), ids=ids, now=now)
+
     def backdate(self) -> None:
         """Give records and responses the simulated time instead of the seeding time."""
         records = [FollowUpRecord(pk=pk, recorded_at=when) for pk, _r, when in self.stamps]
@@ -213,3 +225,4 @@ def _replay(replay: _Replay, *, now: dt.datetime, days: int) -> None:
     replay.counts["enrolments"] += auto_enrol(now=now)
     refresh_states(now=now)
     replay.backdate()
+    replay.read_old_warnings(now)
