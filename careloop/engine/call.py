@@ -301,6 +301,9 @@ class Leg:
         codec = self.channel.params.codec_name if self.channel and self.channel.params else ""
         self.engine.cdr.leg_updated(self.id, answer=self.answered_at, codec=codec)
         self.engine.publish(ev.CallAnswered(self.id, codec=codec))
+        if self.engine.config.record_calls:
+            # Both directions of this leg: in a bridge that is the whole conversation
+            self.start_recording(mode="both")
 
     # ------------------------------------------------------------ outbound signalling
 

@@ -69,6 +69,10 @@ class FlowRunner:
             "outcome": "caller_hangup",
             "path": self.path,
         }
+        # Journaled so a CDR recovered after a crash still says which flow was running
+        self.engine.cdr.leg_updated(
+            leg.id, flow={"id": flow.id, "version": flow.version, "outcome": "interrupted"}
+        )
         error = ""
         try:
             if leg.state in (LegState.OFFERED, LegState.RINGING):
