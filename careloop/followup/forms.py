@@ -80,7 +80,6 @@ class PlanForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["department"].queryset = visible_departments(user).filter(is_active=True)  # type: ignore[attr-defined]
         self.fields["team"].queryset = queries.teams_visible_to(user)  # type: ignore[attr-defined]
-        self.fields["max_attempts"].min_value = 1
         self.fields["max_attempts"].widget.attrs["min"] = 1
         rules = self.instance.rules or {}
         self.initial.setdefault(
@@ -112,7 +111,7 @@ class PlanForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         low, high = data.get("min_age"), data.get("max_age")
         if low is not None and high is not None and low > high:
             self.add_error("max_age", _("The maximum age is below the minimum age."))
@@ -136,6 +135,9 @@ class PlanForm(forms.ModelForm):
 
 
 class PlanStepForm(forms.ModelForm):
+    """One step; the questionnaires offered are those of the user's departments and hospital-wide
+    ones that are not archived (plus the one already chosen)."""
+
     class Meta:
         model = PlanStep
         fields = [
@@ -154,28 +156,26 @@ class PlanStepForm(forms.ModelForm):
             "window_after": forms.NumberInput(attrs={"min": 0, "class": "narrow"}),
         }
 
-
-class BasePlanStepFormSet(BaseInlineFormSet):
-    """Steps of a plan. A step that already has tasks cannot be deleted (they keep their step)."""
-
     def __init__(self, *args: Any, user: User, **kwargs: Any):
-        self.user = user
         super().__init__(*args, **kwargs)
-
-    def _construct_form(self, i: int, **kwargs: Any) -> forms.Form:
-        form = super()._construct_form(i, **kwargs)
-        ids = department_ids(self.user)
+        ids = department_ids(user)
         questionnaires = Questionnaire.objects.filter(is_archived=False)
         if ids is not None:
             questionnaires = questionnaires.filter(
                 Q(department__isnull=True) | Q(department_id__in=ids)
             )
-        if form.instance.questionnaire_id:
+        if self.instance.questionnaire_id:
             questionnaires = questionnaires | Questionnaire.objects.filter(
-                pk=form.instance.questionnaire_id
+                pk=self.instance.questionnaire_id
             )
-        form.fields["questionnaire"].queryset = questionnaires.distinct()  # type: ignore[attr-defined]
-        return form
+        self.fields["questionnaire"].queryset = questionnaires.distinct()  # type: ignore[attr-defined]
+
+
+class BasePlanStepFormSet(BaseInlineFormSet):
+    """Steps of a plan. A step that already has tasks cannot be deleted (they keep their step)."""
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any):
+        super().__init__(*args, form_kwargs={"user": user}, **kwargs)
 
     def clean(self) -> None:
         super().clean()
@@ -184,7 +184,7 @@ class BasePlanStepFormSet(BaseInlineFormSet):
         for form in self.forms:
             if not hasattr(form, "cleaned_data") or not form.cleaned_data:
                 continue
-            if self._should_delete_form(form):
+            if self.can_delete and form.cleaned_data.get("DELETE"):
                 if form.instance.pk and form.instance.tasks.exists():
                     protected.append(form.instance.title)
                 continue
@@ -225,7 +225,7 @@ class TeamForm(forms.ModelForm):
         self.fields["members"].queryset = queries.assignable_staff(user=user)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         department = data.get("department")
         if department is not None:
             outsiders = [
@@ -272,7 +272,7 @@ class EnrolForm(forms.Form):
         self.fields["encounter"].label_from_instance = _encounter_label  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         plan, encounter = data.get("plan"), data.get("encounter")
         if plan is not None and not data.get("anchor_date"):
             anchor = services.anchor_for(plan, encounter)
@@ -310,7 +310,7 @@ class OutcomeForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         if data.get("outcome") == Outcome.CALL_BACK and not data.get("callback_at"):
             self.add_error("callback_at", _("Give the time to call back."))
         return data
@@ -362,7 +362,7 @@ class TaskFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["plan"].queryset = queries.plans_visible_to(user)  # type: ignore[attr-defined]
         self.fields["department"].queryset = visible_departments(user)  # type: ignore[attr-defined]
-        self.fields["assignee"].choices = [
+        self.fields["assignee"].choices = [  # type: ignore[attr-defined]
             ("", _("Anyone")),
             ("none", _("Unassigned (pool)")),
             *((str(u.pk), str(u)) for u in queries.assignable_staff(user=user)),
@@ -385,7 +385,7 @@ class FiguresForm(forms.Form):
         self.fields["nurse"].queryset = queries.assignable_staff(user=user)  # type: ignore[attr-defined]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", _("The end of the period is before its start."))

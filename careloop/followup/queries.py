@@ -108,7 +108,7 @@ def counts_by_status(tasks: QuerySet[Task], today: dt.date) -> dict[str, int]:
     """Number of tasks in each state on ``today``, every state present (one query)."""
     rows = (
         with_current_status(tasks.order_by(), today)
-        .values("current_status")
+        .values("current_status")  # type: ignore[misc]
         .annotate(n=Count("pk"))
         .values_list("current_status", "n")
     )
@@ -178,14 +178,15 @@ class WorkspaceCounts:
 
 
 def workspace_counts(user: User, *, now: dt.datetime | None = None) -> WorkspaceCounts:
-    """Counts of the user's queue in one aggregate query (plus one for the pool)."""
+    """Counts of the user's queue in one aggregate query (plus one for the pool). Due, overdue
+    and call-backs partition the queue: a task with a retry time counts as a call-back."""
     now = now or timezone.now()
     today = states.local_today(now)
     mine = tasks_visible_to(user).filter(assignee=user)
-    ready = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    no_retry = Q(next_attempt_at__isnull=True)
     totals = mine.aggregate(
-        due=Count("pk", filter=states.status_filter({states.DUE}, today) & ready),
-        overdue=Count("pk", filter=states.status_filter({states.OVERDUE}, today) & ready),
+        due=Count("pk", filter=states.status_filter({states.DUE}, today) & no_retry),
+        overdue=Count("pk", filter=states.status_filter({states.OVERDUE}, today) & no_retry),
         callbacks=Count("pk", filter=Q(status__in=sorted(states.OPEN), next_attempt_at__lte=now)),
         waiting=Count("pk", filter=Q(status__in=sorted(states.OPEN), next_attempt_at__gt=now)),
         done_today=Count(

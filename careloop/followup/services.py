@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from careloop.accounts.choices import Role
 from careloop.accounts.models import User
 from careloop.followup import states
+from careloop.followup.bulk import insert_rows
 from careloop.followup.choices import (
     Assignment,
     Channel,
@@ -195,42 +196,61 @@ def _window_closed_reason() -> str:
     return _("The window had already closed when the patient was enrolled.")
 
 
+def task_window(
+    anchor: dt.date, step: PlanStep, today: dt.date, *, closed_reason: str | None = None
+) -> tuple[dt.date, dt.date, dt.date, str, str]:
+    """Target date, window start, deadline, initial state and reason of a step's task.
+
+    target = anchor + day; the window from the step's tolerance; the state from the calendar. A
+    step whose deadline has already passed is born cancelled, with the reason, rather than
+    overdue: nobody could have done it."""
+    target = anchor + dt.timedelta(days=step.day_offset)
+    window_start = target - dt.timedelta(days=step.window_before)
+    deadline = target + dt.timedelta(days=step.window_after)
+    if deadline < today:
+        return (
+            target,
+            window_start,
+            deadline,
+            states.CANCELLED,
+            (closed_reason if closed_reason is not None else _window_closed_reason()),
+        )
+    status = states.time_state(window_start=window_start, deadline=deadline, today=today)
+    return target, window_start, deadline, status, ""
+
+
 def build_tasks(
     *,
     enrollment: Enrollment,
     plan: Plan,
     steps: Sequence[PlanStep],
     today: dt.date,
+    now: dt.datetime,
     assignee_id: int | None,
 ) -> list[Task]:
-    """Unsaved tasks of ``steps`` for the enrolment: target = anchor + day, window from the
-    step's tolerance, state from the calendar. A step whose deadline has already passed is
-    created cancelled, with the reason, rather than overdue: nobody could have done it."""
+    """Unsaved tasks of ``steps`` for the enrolment (see ``task_window``)."""
     tasks = []
     for step in steps:
-        target = enrollment.anchor_date + dt.timedelta(days=step.day_offset)
-        window_start = target - dt.timedelta(days=step.window_before)
-        deadline = target + dt.timedelta(days=step.window_after)
-        task = Task(
-            enrollment=enrollment,
-            step=step,
-            patient_id=enrollment.patient_id,
-            plan=plan,
-            department_id=plan.department_id,
-            assignee_id=assignee_id,
-            channel=step.channel,
-            target_date=target,
-            window_start=window_start,
-            deadline=deadline,
+        target, window_start, deadline, status, reason = task_window(
+            enrollment.anchor_date, step, today
         )
-        if deadline < today:
-            task.status = states.CANCELLED
-            task.end_reason = _window_closed_reason()
-        else:
-            task.status = states.time_state(
-                window_start=window_start, deadline=deadline, today=today
+        tasks.append(
+            Task(
+                enrollment=enrollment,
+                step=step,
+                patient_id=enrollment.patient_id,
+                plan=plan,
+                department_id=plan.department_id,
+                assignee_id=assignee_id,
+                channel=step.channel,
+                status=status,
+                target_date=target,
+                window_start=window_start,
+                deadline=deadline,
+                end_reason=reason,
+                completed_at=now if status == states.CANCELLED else None,
             )
-        tasks.append(task)
+        )
     return tasks
 
 
@@ -309,7 +329,12 @@ def enrol(
         assignee_id = distributor.next(open_steps) if distributor else None
         Task.objects.bulk_create(
             build_tasks(
-                enrollment=enrollment, plan=plan, steps=usable, today=today, assignee_id=assignee_id
+                enrollment=enrollment,
+                plan=plan,
+                steps=usable,
+                today=today,
+                now=now,
+                assignee_id=assignee_id,
             )
         )
     logger.info("enrolment %s created on plan %s", enrollment.pk, plan.pk)
@@ -397,6 +422,36 @@ def _auto_candidates(
     )
 
 
+_ENROLLMENT_COLUMNS = (
+    "plan_id",
+    "patient_id",
+    "encounter_id",
+    "anchor_date",
+    "status",
+    "enrolled_at",
+    "end_reason",
+)
+_TASK_COLUMNS = (
+    "enrollment_id",
+    "step_id",
+    "patient_id",
+    "plan_id",
+    "department_id",
+    "assignee_id",
+    "channel",
+    "status",
+    "target_date",
+    "window_start",
+    "deadline",
+    "attempts",
+    "outcome",
+    "completed_at",
+    "end_reason",
+    "created_at",
+    "updated_at",
+)
+
+
 def _enrol_rows(
     plan: Plan,
     steps: Sequence[PlanStep],
@@ -405,42 +460,66 @@ def _enrol_rows(
     today: dt.date,
     now: dt.datetime,
 ) -> int:
-    """Bulk-create the enrolments and tasks of candidate rows (see ``_auto_candidates``)."""
+    """Insert the enrolments and tasks of candidate rows (see ``_auto_candidates``) with
+    multi-row INSERTs (bulk.py): this is the path 300,000 discharges take."""
     rules = plan.rules or {}
-    enrollments: list[Enrollment] = []
-    enrollment_steps: list[tuple[list[PlanStep], int]] = []
+    accepted: list[tuple[int, int, dt.date, list[PlanStep], int]] = []
     for encounter_id, patient_id, anchor_at, birth_date, sms_out, call_out in rows:
         anchor = timezone.localdate(anchor_at)
         if not age_matches(rules, birth_date, anchor):
             continue
         usable = _usable_steps(steps, _blocked(sms_out, call_out))
         open_steps = _open_step_count(anchor, usable, today)
-        if not open_steps:
-            continue
-        enrollments.append(
-            Enrollment(
-                plan=plan,
-                patient_id=patient_id,
-                encounter_id=encounter_id,
-                anchor_date=anchor,
-                enrolled_at=now,
-            )
-        )
-        enrollment_steps.append((usable, open_steps))
-    if not enrollments:
+        if open_steps:
+            accepted.append((encounter_id, patient_id, anchor, usable, open_steps))
+    if not accepted:
         return 0
-    Enrollment.objects.bulk_create(enrollments)
+    insert_rows(
+        Enrollment,
+        _ENROLLMENT_COLUMNS,
+        (
+            (plan.pk, patient_id, encounter_id, anchor, EnrollmentStatus.ACTIVE.value, now, "")
+            for encounter_id, patient_id, anchor, _usable, _open in accepted
+        ),
+    )
+    enrollment_ids = dict(
+        Enrollment.objects.filter(
+            plan_id=plan.pk, encounter_id__in=[row[0] for row in accepted]
+        ).values_list("encounter_id", "pk")
+    )
     distributor = EvenDistributor.for_plan(plan)
-    tasks: list[Task] = []
-    for enrollment, (usable, open_steps) in zip(enrollments, enrollment_steps, strict=True):
-        assignee_id = distributor.next(open_steps) if distributor else None
-        tasks.extend(
-            build_tasks(
-                enrollment=enrollment, plan=plan, steps=usable, today=today, assignee_id=assignee_id
-            )
-        )
-    Task.objects.bulk_create(tasks, batch_size=2000)
-    return len(enrollments)
+    closed_reason = _window_closed_reason()
+
+    def task_rows() -> Iterable[tuple[Any, ...]]:
+        for encounter_id, patient_id, anchor, usable, open_steps in accepted:
+            assignee_id = distributor.next(open_steps) if distributor else None
+            enrollment_id = enrollment_ids[encounter_id]
+            for step in usable:
+                target, window_start, deadline, status, reason = task_window(
+                    anchor, step, today, closed_reason=closed_reason
+                )
+                yield (
+                    enrollment_id,
+                    step.pk,
+                    patient_id,
+                    plan.pk,
+                    plan.department_id,
+                    assignee_id,
+                    step.channel,
+                    status,
+                    target,
+                    window_start,
+                    deadline,
+                    0,
+                    "",
+                    now if status == states.CANCELLED else None,
+                    reason,
+                    now,
+                    now,
+                )
+
+    insert_rows(Task, _TASK_COLUMNS, task_rows())
+    return len(accepted)
 
 
 def auto_enrol(*, now: dt.datetime | None = None) -> int:
@@ -468,7 +547,7 @@ def auto_enrol(*, now: dt.datetime | None = None) -> int:
         candidates = _auto_candidates(plan, steps, earliest=earliest, today=today)
         if candidates is None:
             continue
-        rows_query = candidates.values_list(
+        rows_query = candidates.values_list(  # type: ignore[misc]
             "pk",
             "patient_id",
             "anchor_at",
@@ -888,7 +967,7 @@ def _send_overdue_warnings(now: dt.datetime) -> int:
             if not rows:
                 return warned
             fallback = _department_supervisors(r[2] for r in rows if r[3] is None)
-            notices = []
+            notices: list[Notification] = []
             for pk, assignee_id, department_id, supervisor_id, plan_name, deadline in rows:
                 recipients = {assignee_id} if assignee_id else set()
                 if supervisor_id:
