@@ -11,6 +11,13 @@ from careloop.accounts.models import Department, User
 from careloop.core import testing
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests hash passwords with a fast hasher: PBKDF2 in every persona made the suite minutes slower."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @dataclass
 class Hospital:
     cardio: Department
