@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     app.add_argument("--app-token", default=d("app_token"), help="bearer token sent to --app-url")
     app.add_argument("--tts-voice", default=d("tts_voice") or "cmn")
+    app.add_argument(
+        "--tts-speed", type=int, default=int(d("tts_speed") or 170), help="words per minute"
+    )
     app.add_argument("--moh", default=d("moh"), help="music-on-hold audio file")
     app.add_argument("--record-calls", action="store_true", default=bool(d("record_calls")))
     p.add_argument("--log-level", default=d("log_level") or "INFO")
@@ -165,6 +168,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         app_url=args.app_url,
         app_token=args.app_token,
         tts_voice=args.tts_voice,
+        tts_speed=args.tts_speed,
         max_calls=args.max_calls,
         moh_path=Path(args.moh) if args.moh else None,
         record_calls=args.record_calls,

@@ -99,6 +99,7 @@ class EngineConfig:
     app_url: str | None = None
     app_token: str | None = None
     tts_voice: str = "cmn"
+    tts_speed: int = 170
     tts_cache_dir: Path | None = None
     max_calls: int = 1000
     sip_timer_b: float = 32.0

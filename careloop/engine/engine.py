@@ -127,7 +127,10 @@ class Engine:
         )
         data = config.data_dir
         self.tts = make_tts(
-            "espeak-ng", config.tts_cache_dir or data / "tts", voice=config.tts_voice
+            "espeak-ng",
+            config.tts_cache_dir or data / "tts",
+            voice=config.tts_voice,
+            speed=config.tts_speed,
         )
         self.prompts = PromptLibrary(data / "prompts", self.tts)
         self.recordings = RecordingStore(data / "recordings", self.media.consumers)

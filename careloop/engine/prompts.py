@@ -177,7 +177,7 @@ class PromptLibrary:
     async def speech(self, text: str, voice: str | None = None) -> Prompt:
         """TTS of *text*; rendered once, then served from memory or the disk cache."""
         voice = voice or self.tts.default_voice
-        digest = hashlib.sha256(f"{self.tts.name}|{voice}|{text}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{self.tts.cache_key}|{voice}|{text}".encode()).hexdigest()
         key = f"tts:{digest}"
         cached = self._cache.get(key)
         if cached is not None:

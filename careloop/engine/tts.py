@@ -27,6 +27,11 @@ class TtsEngine(ABC):
     name: str = "tts"
     default_voice: str = ""
 
+    @property
+    def cache_key(self) -> str:
+        """Everything besides voice and text that changes the rendering (part of the cache key)."""
+        return self.name
+
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
 
@@ -65,6 +70,10 @@ class EspeakNgTts(TtsEngine):
         self.speed = speed
         self.binary = binary or shutil.which("espeak-ng") or "espeak-ng"
 
+    @property
+    def cache_key(self) -> str:
+        return f"{self.name}@{self.speed}"
+
     async def synthesize(self, text: str, voice: str, out: Path) -> None:
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -97,10 +106,10 @@ class EspeakNgTts(TtsEngine):
 TTS_ENGINES: dict[str, type[EspeakNgTts]] = {"espeak-ng": EspeakNgTts}
 
 
-def make_tts(name: str, cache_dir: Path, *, voice: str) -> TtsEngine:
+def make_tts(name: str, cache_dir: Path, *, voice: str, speed: int = 170) -> TtsEngine:
     """The TTS plugin called *name* (``espeak-ng`` unless another one is registered)."""
     try:
         cls = TTS_ENGINES[name]
     except KeyError as exc:
         raise TtsError(f"unknown TTS engine {name!r}; known: {', '.join(TTS_ENGINES)}") from exc
-    return cls(cache_dir, voice=voice)
+    return cls(cache_dir, voice=voice, speed=speed)

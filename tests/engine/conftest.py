@@ -141,6 +141,7 @@ async def start_engine(tmp_path: Path, tts_cache: Path) -> AsyncIterator[Callabl
             rtp_ports=free_rtp_range(),
             data_dir=data_dir,
             tts_cache_dir=tts_cache,
+            tts_speed=overrides.pop("tts_speed", 420),
             unanswered_timeout=overrides.pop("unanswered_timeout", 20.0),
             **overrides,
         )
