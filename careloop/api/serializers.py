@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -198,7 +199,7 @@ class PatientDetailSerializer(PatientSummarySerializer):
 
 
 class RevealRequestSerializer(serializers.Serializer):
-    fields = serializers.MultipleChoiceField(
+    numbers = serializers.MultipleChoiceField(
         choices=[("phone", "phone"), ("id_number", "id_number")],
         required=False,
         help_text="What to reveal; both when omitted. Phone covers the contacts' numbers too.",
@@ -571,8 +572,8 @@ class EnrollmentRefSerializer(serializers.ModelSerializer):
 class TaskDetailSerializer(TaskSerializer):
     """A task with what the nurse needs while calling: script, questionnaire, earlier attempts."""
 
-    plan = TaskPlanSerializer(read_only=True)
-    step = TaskStepSerializer(read_only=True)
+    plan = TaskPlanSerializer(read_only=True)  # type: ignore[assignment]  # more than the list's
+    step = TaskStepSerializer(read_only=True)  # type: ignore[assignment]
     enrollment = EnrollmentRefSerializer(read_only=True)
     questionnaire_version = serializers.SerializerMethodField()
     records = FollowUpRecordSerializer(many=True, read_only=True)
@@ -634,12 +635,25 @@ class OutcomeResultSerializer(serializers.Serializer):
 # --- enrolments ---------------------------------------------------------------------------------
 
 
+class GatedField(serializers.PrimaryKeyRelatedField):
+    """An id looked up through a department gate (``gate(user)``): another department's record
+    is "not found", like one that does not exist. ``queryset`` only tells the schema the model."""
+
+    def __init__(self, *, gate: Callable[[User], QuerySet[Any]], **kwargs: Any) -> None:
+        self.gate = gate
+        super().__init__(**kwargs)
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return self.gate(self.context["request"].user)
+
+
 class EnrollmentCreateSerializer(serializers.Serializer):
     """Checks ids against the user's gates: another department's plan or patient is 'not found'."""
 
-    plan = serializers.PrimaryKeyRelatedField(queryset=Plan.objects.none())
-    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.none())
-    encounter = serializers.PrimaryKeyRelatedField(
+    plan = GatedField(gate=plans_visible_to, queryset=Plan.objects.none())
+    patient = GatedField(gate=patient_gate, queryset=Patient.objects.none())
+    encounter = GatedField(
+        gate=lambda user: Encounter.objects.filter(patient__in=patient_gate(user)),
         queryset=Encounter.objects.none(),
         required=False,
         allow_null=True,
@@ -651,17 +665,6 @@ class EnrollmentCreateSerializer(serializers.Serializer):
         help_text="Day 0 of the plan's schedule. Optional with an encounter: then the plan's "
         "trigger decides (discharge, surgery or visit date).",
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        if request is not None:
-            user = request.user
-            self.fields["plan"].queryset = plans_visible_to(user)
-            self.fields["patient"].queryset = patient_gate(user)
-            self.fields["encounter"].queryset = Encounter.objects.filter(
-                patient__in=patient_gate(user)
-            )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         encounter = data.get("encounter")

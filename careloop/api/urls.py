@@ -5,7 +5,7 @@ from careloop.api import views
 
 app_name = "api"
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)
 router.register("patients", views.PatientViewSet, basename="patient")
 router.register("questionnaires", views.QuestionnaireViewSet, basename="questionnaire")
 router.register("plans", views.PlanViewSet, basename="plan")

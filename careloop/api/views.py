@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from careloop.accounts.models import User
 from careloop.accounts.services import LoginError, attempt_login
 from careloop.api import serializers as s
 from careloop.api.pagination import Pagination
@@ -57,6 +58,13 @@ ERRORS = {
     403: OpenApiResponse(description="The user's role lacks the permission."),
     404: OpenApiResponse(description="No such record, or it belongs to another department."),
 }
+
+
+def _user(request: Request) -> User:
+    """The authenticated user; the permission classes let no one else through."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 def _form_errors(form: Any) -> dict[str, list[str]]:
@@ -131,6 +139,7 @@ class ApiViewSet(viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, ActionPermission]
     pagination_class = Pagination
     schema = ApiAutoSchema()
+    lookup_value_converter = "int"  # ids in paths are <int:pk>; anything else is a plain 404
     action_perms: dict[str, str] = {}
 
 
@@ -148,7 +157,7 @@ class PatientViewSet(ApiViewSet):
     }
 
     def get_queryset(self) -> QuerySet[Patient]:
-        patients = visible_to(self.request.user)
+        patients = visible_to(_user(self.request))
         if self.action == "retrieve":
             encounters = Encounter.objects.select_related("department").prefetch_related(
                 "surgeries", "medications", "orders"
@@ -198,7 +207,7 @@ class PatientViewSet(ApiViewSet):
         responses={200: s.PatientListSerializer(many=True), **_errors(400, 401, 403)},
     )
     def list(self, request: Request) -> Response:
-        form = PatientFilterForm(request.query_params, user=request.user)
+        form = PatientFilterForm(request.query_params, user=_user(request))
         if not form.is_valid():
             raise serializers.ValidationError(_form_errors(form))
         patients = with_last_encounter(filter_patients(self.get_queryset(), form.cleaned_data))
@@ -210,9 +219,9 @@ class PatientViewSet(ApiViewSet):
         description="Phone and ID numbers are masked. Every read is written to the audit log.",
         responses={200: s.PatientDetailSerializer, **_errors(401, 403, 404)},
     )
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: int) -> Response:
         patient = self.get_object()
-        record(AuditAction.VIEW_PATIENT, user=request.user, patient=patient, request=request)
+        record(AuditAction.VIEW_PATIENT, user=_user(request), patient=patient, request=request)
         return Response(s.PatientDetailSerializer(patient).data)
 
     @extend_schema(
@@ -223,26 +232,26 @@ class PatientViewSet(ApiViewSet):
         responses={200: s.RevealSerializer, **_errors(400, 401, 403, 404)},
     )
     @action(detail=True, methods=["post"])
-    def reveal(self, request: Request, pk: str) -> Response:
+    def reveal(self, request: Request, pk: int) -> Response:
         patient = self.get_object()
         ask = s.RevealRequestSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
-        fields = ask.validated_data.get("fields") or {"phone", "id_number"}
+        numbers = ask.validated_data.get("numbers") or {"phone", "id_number"}
         revealed: dict[str, Any] = {}
-        if "phone" in fields:
+        if "phone" in numbers:
             contacts = list(patient.contacts.order_by("id").values("id", "phone"))
             revealed["phone"] = patient.phone
             revealed["contacts"] = contacts
             record(
                 AuditAction.REVEAL_PHONE,
-                user=request.user,
+                user=_user(request),
                 patient=patient,
                 detail={"contacts": len(contacts)},
                 request=request,
             )
-        if "id_number" in fields:
+        if "id_number" in numbers:
             revealed["id_number"] = patient.id_number
-            record(AuditAction.REVEAL_ID, user=request.user, patient=patient, request=request)
+            record(AuditAction.REVEAL_ID, user=_user(request), patient=patient, request=request)
         return Response(s.RevealSerializer(revealed).data)
 
 
@@ -271,7 +280,7 @@ class QuestionnaireViewSet(ApiViewSet):
     }
 
     def get_queryset(self) -> QuerySet[Questionnaire]:
-        questionnaires = questionnaires_visible_to(self.request.user)
+        questionnaires = questionnaires_visible_to(_user(self.request))
         if self.action in ("list", "retrieve"):
             questionnaires = questionnaires.prefetch_related(_published_versions())
         return questionnaires
@@ -297,7 +306,7 @@ class QuestionnaireViewSet(ApiViewSet):
         summary="A questionnaire with its current published definition",
         responses={200: s.QuestionnaireDetailSerializer, **_errors(401, 403, 404)},
     )
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: int) -> Response:
         return Response(s.QuestionnaireDetailSerializer(self.get_object()).data)
 
     @extend_schema(
@@ -307,7 +316,7 @@ class QuestionnaireViewSet(ApiViewSet):
         responses={200: s.QuestionnaireVersionSerializer(many=True), **_errors(401, 403, 404)},
     )
     @action(detail=True, methods=["get"])
-    def versions(self, request: Request, pk: str) -> Response:
+    def versions(self, request: Request, pk: int) -> Response:
         questionnaire = self.get_object()
         versions = questionnaire.versions.order_by("-number")
         return Response(s.QuestionnaireVersionSerializer(versions, many=True).data)
@@ -331,7 +340,7 @@ class PlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ApiViewSet):
     }
 
     def get_queryset(self) -> QuerySet[Plan]:
-        return plans_visible_to(self.request.user).prefetch_related("steps")
+        return plans_visible_to(_user(self.request)).prefetch_related("steps")
 
     @extend_schema(
         summary="List follow-up plans",
@@ -360,7 +369,7 @@ class PlanViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, ApiViewSet):
         summary="A follow-up plan with its steps",
         responses={200: s.PlanSerializer, **_errors(401, 403, 404)},
     )
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: int) -> Response:
         return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(
@@ -452,7 +461,7 @@ class TaskViewSet(ApiViewSet):
             "-recorded_at", "-pk"
         )
         return (
-            with_current_status(tasks_visible_to(self.request.user), local_today())
+            with_current_status(tasks_visible_to(_user(self.request)), local_today())
             .select_related("patient", "plan", "step", "department", "assignee", "enrollment")
             .prefetch_related(Prefetch("records", queryset=records))
         )
@@ -490,14 +499,14 @@ class TaskViewSet(ApiViewSet):
         params = _query(TaskFilterSerializer, request)
         assignee = params.pop("assignee", "")
         if assignee == "me":
-            assignee = str(request.user.pk)
+            assignee = str(_user(request).pk)
         data = {
             **params,
             "assignee": assignee,
             "date_from": params.get("due_from"),
             "date_to": params.get("due_to"),
         }
-        tasks = task_list(request.user, data, local_today())
+        tasks = task_list(_user(request), data, local_today())
         if "patient" in params:
             tasks = tasks.filter(patient_id=params["patient"])
         page = self.paginate_queryset(tasks)
@@ -507,7 +516,7 @@ class TaskViewSet(ApiViewSet):
         summary="A task with its script, questionnaire and earlier attempts",
         responses={200: s.TaskDetailSerializer, **_errors(401, 403, 404)},
     )
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: int) -> Response:
         return Response(s.TaskDetailSerializer(self.get_object()).data)
 
     @extend_schema(
@@ -525,7 +534,7 @@ class TaskViewSet(ApiViewSet):
         },
     )
     @action(detail=True, methods=["post"])
-    def outcome(self, request: Request, pk: str) -> Response:
+    def outcome(self, request: Request, pk: int) -> Response:
         task = self.get_object()
         data = s.OutcomeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -541,7 +550,7 @@ class TaskViewSet(ApiViewSet):
                 answers=data.validated_data.get("answers"),
                 note=data.validated_data["note"],
                 callback_at=data.validated_data["callback_at"],
-                acting_user=request.user,
+                acting_user=_user(request),
             )
         except AnswerError as exc:
             raise serializers.ValidationError({"answers": exc.errors}) from exc
@@ -566,9 +575,9 @@ class TaskViewSet(ApiViewSet):
         },
     )
     @action(detail=True, methods=["post"])
-    def claim(self, request: Request, pk: str) -> Response:
+    def claim(self, request: Request, pk: int) -> Response:
         task = self.get_object()
-        if not claim(task, acting_user=request.user):
+        if not claim(task, acting_user=_user(request)):
             return _conflict(_("Someone else has taken this task, or it is finished."))
         return Response(s.TaskDetailSerializer(self.get_queryset().get(pk=task.pk)).data)
 
@@ -587,7 +596,7 @@ class EnrollmentViewSet(ApiViewSet):
     action_perms = {"create": "followup.add_enrollment"}
 
     def get_queryset(self) -> QuerySet[Enrollment]:
-        return enrollments_visible_to(self.request.user)
+        return enrollments_visible_to(_user(self.request))
 
     @extend_schema(
         summary="Enrol a patient on a follow-up plan",
@@ -612,7 +621,7 @@ class EnrollmentViewSet(ApiViewSet):
                 data.validated_data["patient"],
                 anchor_date=data.validated_data["anchor_date"],
                 encounter=data.validated_data.get("encounter"),
-                acting_user=request.user,
+                acting_user=_user(request),
             )
         except FollowupError as exc:
             raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc

@@ -189,7 +189,7 @@ def test_reveal_returns_full_numbers_and_audits_each_kind(hospital, wang):
 
 def test_reveal_only_the_phone(hospital, wang):
     response = api_client(hospital.alice).post(
-        f"/api/v1/patients/{wang.pk}/reveal/", {"fields": ["phone"]}, format="json"
+        f"/api/v1/patients/{wang.pk}/reveal/", {"numbers": ["phone"]}, format="json"
     )
 
     assert set(response.json()) == {"phone", "contacts"}
@@ -198,11 +198,11 @@ def test_reveal_only_the_phone(hospital, wang):
 
 def test_reveal_rejects_unknown_fields(hospital, wang):
     response = api_client(hospital.alice).post(
-        f"/api/v1/patients/{wang.pk}/reveal/", {"fields": ["address"]}, format="json"
+        f"/api/v1/patients/{wang.pk}/reveal/", {"numbers": ["address"]}, format="json"
     )
 
     assert response.status_code == 400
-    assert "fields" in response.json()
+    assert "numbers" in response.json()
     assert not AuditEvent.objects.exists()
 
 
