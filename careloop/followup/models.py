@@ -161,14 +161,22 @@ class Enrollment(models.Model):
 class Task(models.Model):
     """A follow-up contact due for one step of one enrolment. ``status`` is the single state."""
 
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="tasks")
+    # Indexes: a million tasks are inserted in bulk, so single-column indexes already covered by a
+    # composite one (enrollment by task_unique_step, department and assignee by theirs, status by
+    # status+deadline) are left out.
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.CASCADE, related_name="tasks", db_index=False
+    )
     step = models.ForeignKey(PlanStep, on_delete=models.PROTECT, related_name="tasks")
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="followup_tasks"
     )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="tasks")
     department = models.ForeignKey(
-        "accounts.Department", on_delete=models.PROTECT, related_name="followup_tasks"
+        "accounts.Department",
+        on_delete=models.PROTECT,
+        related_name="followup_tasks",
+        db_index=False,
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -176,6 +184,7 @@ class Task(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="followup_tasks",
+        db_index=False,
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     status = models.CharField(
@@ -183,7 +192,6 @@ class Task(models.Model):
         max_length=20,
         choices=TaskStatus.choices,
         default=TaskStatus.PENDING,
-        db_index=True,
     )
     target_date = models.DateField(_("target date"))
     window_start = models.DateField(_("window opens"))

@@ -912,7 +912,10 @@ def assign(
                 task=locked,
                 created_at=now,
                 text=_notification_text(
-                    NotificationKind.ASSIGNED, locked.pk, locked.plan.name, locked.deadline
+                    _notification_template(NotificationKind.ASSIGNED),
+                    locked.pk,
+                    locked.plan.name,
+                    locked.deadline,
                 ),
             )
     task.assignee = assignee
@@ -922,14 +925,16 @@ def assign(
 # --- time: states and overdue warnings -----------------------------------------------------------
 
 
-def _notification_text(kind: str, task_id: int, plan_name: str, deadline: dt.date) -> str:
+def _notification_template(kind: str) -> str:
     # Stored in the hospital's language: the text outlives the request that made it.
     with translation.override(settings.LANGUAGE_CODE):
         if kind == NotificationKind.OVERDUE:
-            text = _("Task #%(id)s (%(plan)s) is overdue: the deadline was %(deadline)s.")
-        else:
-            text = _("Task #%(id)s (%(plan)s) was assigned to you; deadline %(deadline)s.")
-        return (text % {"id": task_id, "plan": plan_name, "deadline": deadline.isoformat()})[:300]
+            return _("Task #%(id)s (%(plan)s) is overdue: the deadline was %(deadline)s.")
+        return _("Task #%(id)s (%(plan)s) was assigned to you; deadline %(deadline)s.")
+
+
+def _notification_text(template: str, task_id: int, plan_name: str, deadline: dt.date) -> str:
+    return (template % {"id": task_id, "plan": plan_name, "deadline": deadline.isoformat()})[:300]
 
 
 def _department_supervisors(department_ids: Iterable[int]) -> dict[int, list[int]]:
@@ -949,6 +954,7 @@ def _send_overdue_warnings(now: dt.datetime) -> int:
     """Warn the assignee and the team supervisor (else the department's supervisors) of each
     newly overdue task, once: ``overdue_notified_at`` is set in the same transaction."""
     warned = 0
+    template = _notification_template(NotificationKind.OVERDUE)
     while True:
         with transaction.atomic():
             rows = list(
@@ -967,25 +973,19 @@ def _send_overdue_warnings(now: dt.datetime) -> int:
             if not rows:
                 return warned
             fallback = _department_supervisors(r[2] for r in rows if r[3] is None)
-            notices: list[Notification] = []
+            notices: list[tuple[Any, ...]] = []
             for pk, assignee_id, department_id, supervisor_id, plan_name, deadline in rows:
                 recipients = {assignee_id} if assignee_id else set()
                 if supervisor_id:
                     recipients.add(supervisor_id)
                 else:
                     recipients.update(fallback.get(department_id, []))
-                text = _notification_text(NotificationKind.OVERDUE, pk, plan_name, deadline)
+                text = _notification_text(template, pk, plan_name, deadline)
                 notices.extend(
-                    Notification(
-                        user_id=user_id,
-                        kind=NotificationKind.OVERDUE,
-                        task_id=pk,
-                        text=text,
-                        created_at=now,
-                    )
+                    (user_id, NotificationKind.OVERDUE.value, text, pk, now)
                     for user_id in sorted(recipients)
                 )
-            Notification.objects.bulk_create(notices, batch_size=2000)
+            insert_rows(Notification, ("user_id", "kind", "text", "task_id", "created_at"), notices)
             ids = [r[0] for r in rows]
             for start in range(0, len(ids), 500):
                 Task.objects.filter(
