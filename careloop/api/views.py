@@ -24,8 +24,6 @@ from careloop.api import serializers as s
 from careloop.api.pagination import Pagination
 from careloop.api.permissions import ActionPermission
 from careloop.api.schema import ApiAutoSchema
-from careloop.audit.models import AuditAction
-from careloop.audit.services import record
 from careloop.followup.choices import Channel, TaskStatus, Trigger
 from careloop.followup.models import Enrollment, FollowUpRecord, Plan, Task
 from careloop.followup.queries import (
@@ -38,6 +36,7 @@ from careloop.followup.queries import (
 )
 from careloop.followup.services import FollowupError, claim, enrol, record_outcome
 from careloop.followup.states import FINAL, local_today
+from careloop.patients import services as patient_services
 from careloop.patients.choices import EncounterKind
 from careloop.patients.filters import PatientFilterForm
 from careloop.patients.models import Encounter, Patient
@@ -221,13 +220,15 @@ class PatientViewSet(ApiViewSet):
     )
     def retrieve(self, request: Request, pk: int) -> Response:
         patient = self.get_object()
-        record(AuditAction.VIEW_PATIENT, user=_user(request), patient=patient, request=request)
+        patient_services.record_view(
+            patient, acting_user=_user(request), screen="api", request=request
+        )
         return Response(s.PatientDetailSerializer(patient).data)
 
     @extend_schema(
         summary="Reveal full phone and ID numbers",
-        description="Returns the unmasked numbers asked for and writes one audit event per kind "
-        "of number revealed.",
+        description="Returns the unmasked numbers asked for and writes one audit event per "
+        "number revealed (the patient's phone, each family phone, the ID number).",
         request=s.RevealRequestSerializer,
         responses={200: s.RevealSerializer, **_errors(400, 401, 403, 404)},
     )
@@ -237,21 +238,26 @@ class PatientViewSet(ApiViewSet):
         ask = s.RevealRequestSerializer(data=request.data)
         ask.is_valid(raise_exception=True)
         numbers = ask.validated_data.get("numbers") or {"phone", "id_number"}
+        user = _user(request)
         revealed: dict[str, Any] = {}
+        # One audited reveal per number, as when each is revealed on the patient screen.
         if "phone" in numbers:
-            contacts = list(patient.contacts.order_by("id").values("id", "phone"))
-            revealed["phone"] = patient.phone
-            revealed["contacts"] = contacts
-            record(
-                AuditAction.REVEAL_PHONE,
-                user=_user(request),
-                patient=patient,
-                detail={"contacts": len(contacts)},
-                request=request,
+            revealed["phone"] = patient_services.reveal(
+                patient, field="phone", acting_user=user, request=request
             )
+            revealed["contacts"] = [
+                {
+                    "id": contact.pk,
+                    "phone": patient_services.reveal(
+                        patient, field=f"contact-{contact.pk}", acting_user=user, request=request
+                    ),
+                }
+                for contact in patient.contacts.order_by("id")
+            ]
         if "id_number" in numbers:
-            revealed["id_number"] = patient.id_number
-            record(AuditAction.REVEAL_ID, user=_user(request), patient=patient, request=request)
+            revealed["id_number"] = patient_services.reveal(
+                patient, field="id_number", acting_user=user, request=request
+            )
         return Response(s.RevealSerializer(revealed).data)
 
 
