@@ -76,12 +76,17 @@ def _phone(rng: random.Random, n: int) -> str:
 def rows(count: int, seed: int = 20240301):
     """Deterministic data rows (same ``count`` and ``seed`` → same rows)."""
     rng = random.Random(seed)
+    used: set[str] = set()
     base = dt.datetime(2024, 1, 1, 8, 0)
     for n in range(1, count + 1):
         sex = rng.choice("男女")
         birth = dt.date(1930, 1, 1) + dt.timedelta(days=rng.randrange(365 * 75))
         seq = rng.randrange(100) * 10 + int(rng.choice("13579" if sex == "男" else "02468"))
         first17 = f"{rng.choice(['110101', '310104', '440106', '510107'])}{birth:%Y%m%d}{seq:03d}"
+        while first17 in used:  # one ID number per person
+            seq = (seq + 2) % 1000
+            first17 = f"{first17[:14]}{seq:03d}"
+        used.add(first17)
         id_number = first17 + _check(first17)
         if n % 100 == 0:  # ~1 % of rows carry an ID number with a wrong check digit
             id_number = first17 + ("0" if id_number[-1] != "0" else "1")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import models
 from django.utils.translation import gettext as _
 
 from careloop.accounts.models import Department, User
@@ -29,8 +30,10 @@ ENCOUNTER_FIELDS = frozenset(
 SURGERY_FIELDS = frozenset({"surgery_name", "surgery_date", "surgery_code", "surgeon"})
 
 
-def _max_length(model: type, name: str) -> int:
-    return int(model._meta.get_field(name).max_length)
+def _max_length(model: type[models.Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length is not None
+    return field.max_length
 
 
 _LIMITS: dict[str, int] = {

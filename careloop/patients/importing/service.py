@@ -407,7 +407,7 @@ def _audit(batch: ImportBatch, acting_user: User | None, outcome: ImportOutcome)
 def _enrol_new_discharges() -> None:
     """Enrol newly imported discharges in their follow-up plans, when the follow-up app offers it."""
     try:
-        from careloop.followup.services import auto_enrol  # type: ignore[attr-defined]
+        from careloop.followup.services import auto_enrol
     except ImportError:
         return
     try:

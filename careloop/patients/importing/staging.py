@@ -21,7 +21,7 @@ from careloop.audit.models import AuditAction
 from careloop.audit.services import record
 from careloop.patients.choices import ImportStatus
 from careloop.patients.importing.reader import ReadError, estimate_rows
-from careloop.patients.importing.service import FileInfo, import_file, inspect_file
+from careloop.patients.importing.service import FileInfo, ImportOutcome, import_file, inspect_file
 from careloop.patients.models import ImportBatch
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,13 @@ def run_staged(batch: ImportBatch, *, department_id: int | None, acting_user: Us
     """Import a claimed batch's staged file with the mapping stored on the batch."""
     department = Department.objects.filter(pk=department_id).first() if department_id else None
     mapping = {k: v for k, v in batch.column_mapping.items() if v is not None}
+
+    def progress(outcome: ImportOutcome) -> None:
+        """Counts so far, for the report page that polls while the import runs."""
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            created=outcome.created, updated=outcome.updated, unchanged=outcome.unchanged
+        )
+
     try:
         import_file(
             staged_path(batch),
@@ -144,9 +151,7 @@ def run_staged(batch: ImportBatch, *, department_id: int | None, acting_user: Us
             mapping=mapping,
             default_department=department,
             batch=batch,
-            progress=lambda outcome: ImportBatch.objects.filter(pk=batch.pk).update(
-                created=outcome.created, updated=outcome.updated, unchanged=outcome.unchanged
-            ),
+            progress=progress,
         )
     except ReadError:
         pass  # recorded on the batch by the service

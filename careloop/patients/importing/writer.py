@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from careloop.core.formats import pinyin_initials
 from careloop.patients.choices import Relation
+from careloop.patients.importing.fastinsert import insert_objects
 from careloop.patients.importing.fields import FIELDS_BY_KEY, IDENTIFIERS
 from careloop.patients.importing.rows import CleanRow, RowRejected
 from careloop.patients.models import Encounter, Patient, PatientContact, Surgery
@@ -109,11 +110,11 @@ class ChunkWriter:
                 continue
             department = row.encounter.get("department")
             try:
-                patient = self._find(row)
+                known = self._find(row)
             except RowRejected:
                 continue  # reported when the row is processed
-            if patient is not None and department is not None:
-                numbers.add(derived_encounter_no(patient.pk, row.started_at, department.pk))
+            if known is not None and department is not None:
+                numbers.add(derived_encounter_no(known.pk, row.started_at, department.pk))
         self.encounters: dict[str, Encounter] = (
             {e.encounter_no: e for e in Encounter.objects.filter(encounter_no__in=numbers)}
             if numbers
@@ -137,9 +138,10 @@ class ChunkWriter:
         self.surgeries: dict[int, list[Surgery]] = {}
         encounter_ids = [e.pk for e in self.encounters.values()]
         if encounter_ids and any(r.surgery for r in self.rows):
-            by_pk = {e.pk: e for e in self.encounters.values()}
+            encounters_by_pk = {e.pk: e for e in self.encounters.values()}
             for surgery in Surgery.objects.filter(encounter_id__in=encounter_ids):
-                self.surgeries.setdefault(id(by_pk[surgery.encounter_id]), []).append(surgery)
+                encounter = encounters_by_pk[surgery.encounter_id]
+                self.surgeries.setdefault(id(encounter), []).append(surgery)
 
     def _index(self, patient: Patient) -> None:
         for key in IDENTIFIERS:
@@ -433,8 +435,11 @@ class ChunkWriter:
             if id(encounter) in self.derived:
                 patient, started, department_pk = self.derived[id(encounter)]
                 encounter.encounter_no = derived_encounter_no(patient.pk, started, department_pk)
-        if self.new_encounters:
+        if any(s.encounter.pk is None for s in self.new_surgeries):
+            # New operations need the primary keys of their new encounters.
             Encounter.objects.bulk_create(self.new_encounters, batch_size=500)
+        else:
+            insert_objects(Encounter, self.new_encounters)
         if self.dirty_encounters:
             for encounter in self.dirty_encounters.values():
                 encounter.updated_at = self.now
@@ -445,16 +450,14 @@ class ChunkWriter:
             )
         for contact in self.new_contacts:
             contact.patient = contact.patient
-        if self.new_contacts:
-            PatientContact.objects.bulk_create(self.new_contacts, batch_size=500)
+        insert_objects(PatientContact, self.new_contacts)
         if self.dirty_contacts:
             PatientContact.objects.bulk_update(
                 list(self.dirty_contacts.values()), sorted(self.contact_fields), batch_size=500
             )
         for surgery in self.new_surgeries:
             surgery.encounter = surgery.encounter
-        if self.new_surgeries:
-            Surgery.objects.bulk_create(self.new_surgeries, batch_size=500)
+        insert_objects(Surgery, self.new_surgeries)
         if self.dirty_surgeries:
             Surgery.objects.bulk_update(
                 list(self.dirty_surgeries.values()), sorted(self.surgery_fields), batch_size=500
