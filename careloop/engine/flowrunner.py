@@ -356,16 +356,24 @@ class FlowRunner:
         target = render_text(node["target"], self.vars)
         if "say" in node:
             await self._say(node["say"])
-        result = await self.engine.transfer(
-            self.leg,
-            target,
-            mode=node.get("mode", "bridge"),
-            ring_timeout=float(node.get("timeout", 30)),
-        )
+        # A successful REFER ends the leg inside transfer(): the CDR must already say why
+        self.leg.flow_info["outcome"] = "transferred"
+        try:
+            result = await self.engine.transfer(
+                self.leg,
+                target,
+                mode=node.get("mode", "bridge"),
+                ring_timeout=float(node.get("timeout", 30)),
+            )
+        except CallEnded:
+            if self.leg.cause != "transferred":
+                self.leg.flow_info["outcome"] = "caller_hangup"
+            raise
         self.vars["transfer_result"] = result
         if result in ("transferred", "bridged"):
             self._outcome("transferred")
             raise FlowAbort("transferred")
+        self.leg.flow_info["outcome"] = "caller_hangup"
         return node.get("on_failure", node.get("next"))
 
     async def _node_hangup(self, node: dict[str, Any]) -> str | None:
