@@ -287,7 +287,11 @@ class Leg:
     def _attach_channel(self, channel: Channel, peer_ip: str) -> None:
         self.channel = channel
         channel.on_dtmf = lambda digit: self.on_dtmf(digit, "rfc4733")
-        channel.on_media_timeout = lambda: self.spawn(self.hangup("media_timeout"))
+
+        def media_timeout() -> None:
+            self.spawn(self.hangup("media_timeout"))
+
+        channel.on_media_timeout = media_timeout
         channel.rtp_timeout = self.engine.config_rtp_timeout
         self.local_sdp = LocalSession(
             self.engine.config.advertised_ip(peer_ip), channel.local_port, self.engine.config.codecs

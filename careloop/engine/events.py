@@ -353,7 +353,7 @@ class EventBus:
         """Whether events after *since* have already fallen out of the replay history."""
         if not self._history:
             return since < self._seq
-        return since + 1 < self._history[0]["seq"]
+        return since + 1 < int(self._history[0]["seq"])
 
     def _unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subscribers:

@@ -188,12 +188,12 @@ class FlowRunner:
 
     async def _node_say(self, node: dict[str, Any]) -> str | None:
         await self._say(node["say"], barge_in=bool(node.get("barge_in", False)))
-        return node["next"]
+        return str(node["next"])
 
     async def _node_play(self, node: dict[str, Any]) -> str | None:
         spec = node.get("say", {"file": node.get("file")})
         await self._say(spec, barge_in=bool(node.get("barge_in", False)))
-        return node["next"]
+        return str(node["next"])
 
     async def _node_menu(self, node: dict[str, Any]) -> str | None:
         options: dict[str, Any] = node["options"]
@@ -331,7 +331,7 @@ class FlowRunner:
         return str(node["next"])
 
     async def _node_route(self, node: dict[str, Any]) -> str | None:
-        target = {
+        target: dict[str, Any] = {
             k: render_value(node[k], self.vars)
             for k in ("queue", "agent", "skills", "priority", "data")
             if k in node

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 from aiortp import RTPSession, get_codec
-from aiortp.dtmf import DtmfEvent
+from aiortp.dtmf import DtmfEvent, DtmfReceiver
 from aiortp.packet import RtpPacket
 
 from careloop.engine.prompts import FRAME_BYTES, SILENCE_FRAME, Prompt
@@ -47,7 +47,7 @@ def mix(frames: list[bytes]) -> bytes:
     return acc.astype("<i2").tobytes()
 
 
-class DtmfDetector:
+class DtmfDetector(DtmfReceiver):
     """RFC 4733 receiver that also catches a repeated key sent with a reused timestamp.
 
     aiortp's receiver keys events on the RTP timestamp only; replayed captures (SIPp pcaps)
@@ -56,6 +56,7 @@ class DtmfDetector:
     """
 
     def __init__(self, on_digit: Callable[[str, int], None]) -> None:
+        super().__init__(on_digit)
         self._on_digit = on_digit
         self._key: tuple[int, int] | None = None
         self._ended = False

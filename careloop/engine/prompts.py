@@ -48,13 +48,13 @@ def resample_to_8k(samples: np.ndarray, rate: int) -> np.ndarray:
     duration = len(samples) / rate
     count = round(duration * SAMPLE_RATE)
     positions = np.arange(count) * (rate / SAMPLE_RATE)
-    return np.interp(positions, np.arange(len(samples)), samples)
+    return np.asarray(np.interp(positions, np.arange(len(samples)), samples), dtype=np.float64)
 
 
 def to_pcm16(samples: np.ndarray) -> bytes:
     """Float samples in [-1, 1] to s16le bytes."""
     clipped = np.clip(samples, -1.0, 1.0)
-    return (clipped * 32767.0).astype("<i2").tobytes()
+    return bytes((clipped * 32767.0).astype("<i2").tobytes())
 
 
 class Prompt:
