@@ -45,6 +45,7 @@ def upload(request: AuthedRequest) -> HttpResponse:
                 form.cleaned_data["file"],
                 default_department=form.cleaned_data["department"],
                 acting_user=request.user,
+                review=form.cleaned_data["review"],
             )
         except ReadError as exc:
             form.add_error("file", str(exc))

@@ -39,6 +39,14 @@ class UploadForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["department"] = _department_field(user)
+        self.fields["review"] = forms.BooleanField(
+            label=_("Check the column mapping before importing"),
+            help_text=_(
+                "Otherwise a file whose columns are all recognised, or were mapped before for "
+                "the same headers, is imported at once."
+            ),
+            required=False,
+        )
         self.fields["file"].widget.attrs["accept"] = ",".join(ALLOWED_SUFFIXES)
 
     def clean_file(self) -> UploadedFile:

@@ -254,9 +254,10 @@ def import_file(
         logger.info("import batch %s: file not readable", batch.pk if batch else "-")
         _fail(batch, acting_user, outcome, str(exc))
         raise
-    except Exception:
-        logger.exception(
-            "import batch %s: stopped by an unexpected error", batch.pk if batch else "-"
+    except Exception as exc:
+        # The class only: database errors can quote stored values, which must not reach the log.
+        logger.error(
+            "import batch %s: stopped by %s", batch.pk if batch else "-", type(exc).__name__
         )
         _fail(batch, acting_user, outcome, _("The import stopped because of an unexpected error."))
         raise
@@ -412,7 +413,7 @@ def _enrol_new_discharges() -> None:
         return
     try:
         enrolled = auto_enrol()
-    except Exception:
-        logger.exception("import: automatic follow-up enrolment failed")
+    except Exception as exc:
+        logger.error("import: automatic follow-up enrolment failed (%s)", type(exc).__name__)
         return
     logger.info("import: %s enrolments after import", enrolled)

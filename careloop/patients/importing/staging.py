@@ -60,16 +60,21 @@ def stage_upload(upload: UploadedFile, *, acting_user: User) -> ImportBatch:
 
 
 def receive(
-    upload: UploadedFile, *, default_department: Department | None, acting_user: User
+    upload: UploadedFile,
+    *,
+    default_department: Department | None,
+    acting_user: User,
+    review: bool = False,
 ) -> ImportBatch:
     """Stage an upload; import it at once when every column is recognised (or was mapped before
-    for files with the same headers), else leave it pending for the mapping step.
+    for files with the same headers) unless ``review`` asks to see the mapping, else leave it
+    pending for the mapping step.
 
     Raises ReadError (after recording the failed batch) when the file cannot be read.
     """
     batch = stage_upload(upload, acting_user=acting_user)
     info = inspect_staged(batch)
-    if not info.needs_mapping:
+    if not review and not info.needs_mapping:
         start(
             batch,
             mapping=info.mapping,

@@ -112,6 +112,21 @@ def test_unrecognised_headers_go_through_the_mapping_step(client, hospital, tmp_
     assert (second.status, second.unchanged, len(second.rejected)) == (ImportStatus.DONE, 2, 1)
 
 
+def test_review_shows_the_mapping_even_when_every_column_is_recognised(client, hospital, tmp_path):
+    client.force_login(hospital.frank)
+
+    response = upload(client, messy_xlsx(tmp_path / "messy.xlsx"), review="on")
+
+    batch = ImportBatch.objects.get()
+    assert batch.status == ImportStatus.PENDING
+    page = client.get(response.url, HTTP_ACCEPT_LANGUAGE="en")
+    form = page.context["form"]
+    assert form["col_1"].initial == "name"
+    assert form["col_11"].initial == "department"
+    assert form["col_0"].initial == ""  # 序号 is known and not imported
+    assert not Patient.objects.exists()
+
+
 def test_mapping_without_an_identifier_is_refused(client, hospital, tmp_path):
     client.force_login(hospital.carol)
     upload(client, write_xlsx(tmp_path / "odd.xlsx", ODD_ROWS, header=ODD_HEADER))
