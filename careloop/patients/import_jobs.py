@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from django.utils import translation
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 from careloop.accounts.models import User
 from careloop.patients.choices import ImportStatus
-from careloop.patients.importing.staging import run_staged
+from careloop.patients.importing.staging import expire_pending, run_staged
 from careloop.patients.models import ImportBatch
 
 logger = logging.getLogger(__name__)
@@ -27,3 +28,11 @@ def run_import(
     user = User.objects.filter(pk=user_id).first() if user_id else None
     with translation.override(language):
         run_staged(batch, department_id=department_id, acting_user=user)
+
+
+@db_periodic_task(crontab(minute="17"))
+def expire_pending_imports() -> None:
+    """Hourly: uploads nobody finished mapping are failed and their files deleted."""
+    expired = expire_pending()
+    if expired:
+        logger.info("import jobs: %d pending uploads expired", expired)

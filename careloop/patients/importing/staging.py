@@ -7,6 +7,7 @@ running the same service.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from careloop.accounts.models import Department, User
 from careloop.audit.models import AuditAction
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Files with more rows than this are imported by the worker, not during the request.
 SYNC_ROW_LIMIT = 3000
+PENDING_LIFETIME = dt.timedelta(days=1)
 ALLOWED_SUFFIXES = (".xlsx", ".xlsm", ".csv", ".txt", ".tsv")
 
 
@@ -83,6 +86,17 @@ def receive(
         )
         batch.refresh_from_db()
     return batch
+
+
+def expire_pending(*, now: dt.datetime | None = None) -> int:
+    """Fail uploads left at the mapping step for a day and delete their files (patient data is not
+    kept on disk longer than needed). Returns how many were expired."""
+    cutoff = (now or timezone.now()) - PENDING_LIFETIME
+    expired = 0
+    for batch in ImportBatch.objects.filter(status=ImportStatus.PENDING, started_at__lt=cutoff):
+        fail(batch, _("The columns were never mapped; the uploaded file was deleted."))
+        expired += 1
+    return expired
 
 
 def inspect_staged(batch: ImportBatch) -> FileInfo:

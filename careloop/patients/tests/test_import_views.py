@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -142,6 +143,21 @@ def test_mapping_without_an_identifier_is_refused(client, hospital, tmp_path):
     assert "Map at least one column to the medical record number" in response.content.decode()
     batch.refresh_from_db()
     assert batch.status == ImportStatus.PENDING
+
+
+def test_uploads_left_at_the_mapping_step_expire(client, hospital, tmp_path):
+    client.force_login(hospital.carol)
+    upload(client, write_xlsx(tmp_path / "odd.xlsx", ODD_ROWS, header=ODD_HEADER))
+    batch = ImportBatch.objects.get()
+    staged = staging.staged_path(batch)
+    assert staged.exists()
+
+    assert staging.expire_pending(now=batch.started_at + dt.timedelta(hours=23)) == 0
+    assert staging.expire_pending(now=batch.started_at + dt.timedelta(hours=25)) == 1
+
+    batch.refresh_from_db()
+    assert batch.status == ImportStatus.FAILED
+    assert not staged.exists()
 
 
 def test_unreadable_upload_is_reported_and_recorded(client, hospital, tmp_path):
