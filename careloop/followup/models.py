@@ -221,8 +221,11 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["assignee", "status", "deadline"]),
             models.Index(fields=["department", "status", "deadline"]),
-            # refresh_states moves open tasks by status and date, set-based.
+            # refresh_states runs every minute over every open task, set-based: overdue by
+            # deadline, due by window start, and the overdue tasks not yet warned.
             models.Index(fields=["status", "deadline"]),
+            models.Index(fields=["status", "window_start"]),
+            models.Index(fields=["status", "overdue_notified_at"]),
         ]
 
     def __str__(self) -> str:

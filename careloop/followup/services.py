@@ -287,7 +287,7 @@ def enrol(
     with transaction.atomic():
         # One enrolment at a time per plan: keeps the idempotency check and the even
         # distribution's counts true when auto_enrol runs at the same moment.
-        plan = Plan.objects.select_for_update().select_related("team").get(pk=plan.pk)
+        plan = Plan.objects.select_for_update(of=("self",)).select_related("team").get(pk=plan.pk)
         existing = _existing_enrollment(plan, patient, encounter, anchor_date)
         if existing is not None:
             return existing
@@ -1001,14 +1001,22 @@ def refresh_states(*, now: dt.datetime | None = None) -> dict[str, int]:
     today = states.local_today(now)
     conditions = states.time_state_conditions(today)
     moved: dict[str, int] = {}
+    open_to = {
+        target: sorted(s for s in states.OPEN if states.can_transition(s, target))
+        for target in (states.DUE, states.OVERDUE)
+    }
     with transaction.atomic():
-        for target in (states.DUE, states.OVERDUE):
-            sources = sorted(s for s in states.OPEN if states.can_transition(s, target))
-            moved[target] = (
-                Task.objects.filter(status__in=sources)
-                .filter(conditions[target])
-                .update(status=target, updated_at=now)
-            )
+        # Overdue first: afterwards every pending task whose window has opened is due, so the
+        # second UPDATE needs only the window-start half of the DUE condition, which lets the
+        # (status, window_start) index find the few rows to move.
+        moved[states.OVERDUE] = (
+            Task.objects.filter(status__in=open_to[states.OVERDUE])
+            .filter(conditions[states.OVERDUE])
+            .update(status=states.OVERDUE, updated_at=now)
+        )
+        moved[states.DUE] = Task.objects.filter(
+            status__in=open_to[states.DUE], window_start__lte=today
+        ).update(status=states.DUE, updated_at=now)
     moved["warned"] = _send_overdue_warnings(now)
     return moved
 
