@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from careloop.accounts.models import Department, User
-from careloop.accounts.queries import department_ids
+from careloop.accounts.queries import department_ids, visible_departments
 from careloop.api.schema import NamedChoiceField
 from careloop.core.formats import mask_id_number, mask_phone
 from careloop.followup.choices import EnrollmentStatus, Outcome, TaskStatus
@@ -278,6 +279,8 @@ def _current_version(questionnaire: Questionnaire) -> QuestionnaireVersion | Non
 # --- follow-up plans ----------------------------------------------------------------------------
 
 RULE_KEYS = {"diagnosis_prefixes", "surgery_codes", "min_age", "max_age"}
+CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]*$")  # as the plan form (followup/forms.py)
+MAX_AGE = 150
 
 
 class PlanStepSerializer(serializers.ModelSerializer):
@@ -290,8 +293,8 @@ class PlanStepSerializer(serializers.ModelSerializer):
         queryset=Questionnaire.objects.all(),
         allow_null=True,
         required=False,
-        help_text="Questionnaire filled at this step; an archived one only where the step "
-        "already had it.",
+        help_text="Questionnaire filled at this step: one of the user's departments or a "
+        "hospital-wide one, not archived (a step keeps the one it has).",
     )
 
     class Meta:
@@ -351,8 +354,9 @@ class PlanSerializer(serializers.ModelSerializer):
         extra_kwargs = {"max_attempts": {"min_value": 1}}
 
     def validate_department(self, department: Department) -> Department:
-        ids = department_ids(self.context["request"].user)
-        if ids is not None and department.pk not in ids:
+        if not visible_departments(self.context["request"].user).filter(
+            pk=department.pk, is_active=True
+        ):
             raise serializers.ValidationError(_("You can only define plans of your departments."))
         if (
             self.instance is not None
@@ -365,6 +369,7 @@ class PlanSerializer(serializers.ModelSerializer):
         return department
 
     def validate_rules(self, rules: Any) -> dict[str, Any]:
+        """The rules the plan form writes (followup/forms.py PlanForm), checked the same way."""
         if rules is None:
             return {}
         if not isinstance(rules, dict):
@@ -374,18 +379,32 @@ class PlanSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(
                 _("Unknown rules: %(keys)s.") % {"keys": ", ".join(unknown)}
             )
+        cleaned: dict[str, Any] = {}
         for key in ("diagnosis_prefixes", "surgery_codes"):
-            codes = rules.get(key, [])
-            if not isinstance(codes, list) or not all(isinstance(c, str) and c for c in codes):
+            codes = rules.get(key) or []
+            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
                 raise serializers.ValidationError({key: _("Enter a list of codes.")})
+            codes = [code.strip().upper() for code in codes if code.strip()]
+            bad = [code for code in codes if not CODE_RE.match(code)]
+            if bad:
+                raise serializers.ValidationError(
+                    {key: _("Not a valid code: %(codes)s") % {"codes": ", ".join(bad)}}
+                )
+            if codes:
+                cleaned[key] = codes
         for key in ("min_age", "max_age"):
             age = rules.get(key)
-            if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 0):
+            if age is None:
+                continue
+            if isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= MAX_AGE:
                 raise serializers.ValidationError({key: _("Enter a whole number of years.")})
-        low, high = rules.get("min_age"), rules.get("max_age")
+            cleaned[key] = age
+        low, high = cleaned.get("min_age"), cleaned.get("max_age")
         if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"max_age": _("Must not be below min_age.")})
-        return rules
+            raise serializers.ValidationError(
+                {"max_age": _("The maximum age is below the minimum age.")}
+            )
+        return cleaned
 
     def validate_steps(self, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not steps:
@@ -393,6 +412,7 @@ class PlanSerializer(serializers.ModelSerializer):
         orders = [step["order"] for step in steps]
         if len(set(orders)) != len(orders):
             raise serializers.ValidationError(_("Two steps have the same order."))
+        ids = department_ids(self.context["request"].user)
         existing: dict[int, int | None] = (
             dict(self.instance.steps.values_list("pk", "questionnaire_id")) if self.instance else {}
         )
@@ -402,13 +422,16 @@ class PlanSerializer(serializers.ModelSerializer):
                     _("Step %(id)s is not a step of this plan.") % {"id": step["id"]}
                 )
             questionnaire = step.get("questionnaire")
-            if (
-                questionnaire is not None
-                and questionnaire.is_archived
-                and existing.get(step.get("id", 0)) != questionnaire.pk
-            ):
+            if questionnaire is None or existing.get(step.get("id", 0)) == questionnaire.pk:
+                continue  # a step keeps the questionnaire it has, even an archived one
+            if questionnaire.is_archived:
                 raise serializers.ValidationError(
                     _("The questionnaire %(title)s is archived.") % {"title": questionnaire.title}
+                )
+            if ids is not None and questionnaire.department_id not in (None, *ids):
+                raise serializers.ValidationError(
+                    _("The questionnaire %(title)s belongs to another department.")
+                    % {"title": questionnaire.title}
                 )
         return steps
 

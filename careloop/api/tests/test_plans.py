@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from careloop.followup.models import Plan
 from careloop.followup.tests.factories import make_plan, make_questionnaire, make_task, make_team
 from careloop.surveys import services as surveys
+from careloop.surveys.tests.factories import make_questionnaire as make_survey
 
 from .endpoints import plan_payload
 from .factories import api_client
@@ -108,6 +109,8 @@ def test_bad_plans_are_400_per_field(hospital):
     assert "rules" in errors(rules={"colour": "red"})
     assert "rules" in errors(rules={"min_age": 80, "max_age": 18})
     assert "rules" in errors(rules={"diagnosis_prefixes": "I21"})
+    assert "rules" in errors(rules={"surgery_codes": ["36/06"]})
+    assert "rules" in errors(rules={"min_age": 200})
     assert "max_attempts" in errors(max_attempts=0)
     bad_channel = [{"order": 1, "title": "a", "day_offset": 3, "channel": "fax"}]
     assert "steps" in errors(steps=bad_channel)
@@ -236,3 +239,43 @@ def test_list_queries_do_not_grow_with_rows(hospital):
         make_plan(hospital.cardio, name=f"方案{n}", team=make_team(hospital.cardio))
 
     assert count() == few
+
+
+def test_rule_codes_are_cleaned_like_the_plan_form(hospital):
+    payload = {
+        **plan_payload(hospital),
+        "rules": {"diagnosis_prefixes": [" i21", "I25"], "surgery_codes": []},
+    }
+
+    response = api_client(hospital.dave).post("/api/v1/plans/", payload, format="json")
+
+    assert response.status_code == 201
+    assert Plan.objects.get().rules == {"diagnosis_prefixes": ["I21", "I25"]}
+
+
+def test_questionnaire_of_another_department_is_refused(hospital):
+    ortho = make_survey(department=hospital.ortho)
+    hospital_wide = make_survey()
+    payload = plan_payload(hospital)
+    payload["steps"][0]["questionnaire"] = ortho.pk
+    client = api_client(hospital.dave)
+
+    refused = client.post("/api/v1/plans/", payload, format="json")
+    payload["steps"][0]["questionnaire"] = hospital_wide.pk
+    accepted = client.post("/api/v1/plans/", payload, format="json")
+
+    assert refused.status_code == 400
+    assert "steps" in refused.json()
+    assert accepted.status_code == 201
+
+
+def test_inactive_department_is_refused(hospital):
+    hospital.cardio.is_active = False
+    hospital.cardio.save(update_fields=["is_active"])
+
+    response = api_client(hospital.dave).post(
+        "/api/v1/plans/", plan_payload(hospital), format="json"
+    )
+
+    assert response.status_code == 400
+    assert "department" in response.json()
