@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 ASGI_APP = "careloop.asgi:application"
+Say = Callable[[str], object]  # prints one line for the person who started the command
 
 
 class Stop(Exception):
@@ -125,7 +126,7 @@ def engine_argv(*, data_dir: str, api_url: str = "", web_port: int | None = None
 
 
 def start_engine(
-    out: TextIO,
+    say: Say,
     *,
     data_dir: str,
     api_url: str = "",
@@ -135,9 +136,7 @@ def start_engine(
 ) -> Child | None:
     """Start ``careloop engine`` as a child; ``None`` (with a note) when absent or it fails."""
     if not engine_available():
-        out.write(
-            "注意 Note: 电话引擎未安装，跳过。The telephony engine is not installed; skipped.\n"
-        )
+        say("注意 Note: 电话引擎未安装，跳过。The telephony engine is not installed; skipped.")
         return None
     env = {"CARELOOP_ENGINE_API_TOKEN": api_token} if api_token else {}
     try:
@@ -145,16 +144,16 @@ def start_engine(
             "engine", engine_argv(data_dir=data_dir, api_url=api_url, web_port=web_port), env=env
         )
     except OSError as exc:
-        out.write(f"注意 Note: 电话引擎无法启动 The telephony engine could not start: {exc}\n")
+        say(f"注意 Note: 电话引擎无法启动 The telephony engine could not start: {exc}")
         return None
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline and child.alive():
         time.sleep(0.1)
     if not child.alive():
-        out.write(
+        say(
             "注意 Note: 电话引擎已退出，其余功能照常运行。"
             f"The telephony engine exited (code {child.process.returncode}); "
-            "everything else keeps running.\n"
+            "everything else keeps running."
         )
         return None
     return child
@@ -251,7 +250,7 @@ def run_embedded(
     *,
     host: str,
     port: int,
-    out: TextIO,
+    say: Say,
     engine: bool = True,
     worker_threads: int = 2,
     access_log: bool = False,
@@ -265,7 +264,7 @@ def run_embedded(
         try:
             if engine:
                 child = start_engine(
-                    out,
+                    say,
                     data_dir=str(Path(settings.DATA_DIR) / "engine"),
                     api_url=settings.ENGINE_URL,
                     api_token=_engine_token(),

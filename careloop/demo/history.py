@@ -54,7 +54,7 @@ ABNORMAL_SHARE = 0.06
 # The enrolment job runs every other night: new discharges wait a day at most, as in a hospital
 # whose HIS sends its discharges in a nightly batch (and seeding takes half the time).
 ENROL_EVERY = 2
-NOTES = {
+NOTES: dict[str, tuple[str, ...]] = {
     Outcome.NO_ANSWER: ("无人接听", "响铃无人接听，稍后再拨", ""),
     Outcome.BUSY: ("占线", "正在通话中", ""),
     Outcome.CALL_BACK: ("患者在外，约定明天上午回电", "家属接听，患者正在休息"),
@@ -124,14 +124,16 @@ class _Replay:
         )
         day_end = _at(day, 18)
         for task in tasks:
+            if task.assignee_id is None:
+                continue
             if task.next_attempt_at is not None and task.next_attempt_at > day_end:
                 continue
             share = WORK_OVERDUE if task.status == states.OVERDUE else WORK_DUE
             if rng.random() >= share:
                 continue
-            self.call(task, day)
+            self.call(task, day, self.user(task.assignee_id))
 
-    def call(self, task: Task, day: dt.date) -> None:
+    def call(self, task: Task, day: dt.date, nurse: User) -> None:
         rng = self.rng
         when = _at(day, rng.randint(9, 16), rng.randrange(60))
         if task.next_attempt_at is not None and task.next_attempt_at > when:
@@ -151,9 +153,7 @@ class _Replay:
             )
         if outcome == Outcome.CALL_BACK:
             kwargs["callback_at"] = _at(day + dt.timedelta(days=1), rng.choice((9, 10, 14, 15)))
-        record = record_outcome(
-            task, outcome=outcome, acting_user=self.user(task.assignee_id), now=when, **kwargs
-        )
+        record = record_outcome(task, outcome=outcome, acting_user=nurse, now=when, **kwargs)
         self.counts[f"follow-up records ({outcome})"] += 1
         self.stamps.append((record.pk, record.response_id, when))
 
@@ -161,9 +161,10 @@ class _Replay:
         """Date the enrolments, tasks and warnings the morning jobs just created at ``when``."""
         for model, field in STAMPED:
             last = self.last_pk.get(model.__name__, 0)
-            model.objects.filter(pk__gt=last).update(**{field: when})
+            rows = model._default_manager.all()
+            rows.filter(pk__gt=last).update(**{field: when})
             self.last_pk[model.__name__] = (
-                model.objects.order_by("-pk").values_list("pk", flat=True).first() or last
+                rows.order_by("-pk").values_list("pk", flat=True).first() or last
             )
 
     def read_old_warnings(self, now: dt.datetime) -> None:

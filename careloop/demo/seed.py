@@ -284,7 +284,7 @@ class _PatientFactory:
             fields["registered_department"] = department
         return Patient(**fields)
 
-    def contacts(self, patient: Patient) -> list[PatientContact]:
+    def contacts(self, patient: Patient, born: dt.date) -> list[PatientContact]:
         rng = self.rng
         contacts = [
             PatientContact(
@@ -295,21 +295,21 @@ class _PatientFactory:
                 is_primary=True,
             )
         ]
-        age = self.today.year - patient.birth_date.year
+        age = self.today.year - born.year
         family_name = patient.name[:2] if patient.name[:2] in {"欧阳", "诸葛"} else patient.name[0]
         if age >= 28 and rng.random() < 0.8:
             spouse_sex = "F" if patient.sex == "M" else "M"
             contacts.append(
                 PatientContact(
                     patient=patient,
-                    name=people.full_name(rng, spouse_sex, patient.birth_date.year),
+                    name=people.full_name(rng, spouse_sex, born.year),
                     relation=Relation.SPOUSE,
                     phone=people.mobile(rng, self.phones),
                 )
             )
         if age >= 55 and rng.random() < 0.85:
             child_sex = rng.choice("MF")
-            child_year = patient.birth_date.year + rng.randint(24, 32)
+            child_year = born.year + rng.randint(24, 32)
             surname = family_name if patient.sex == "M" else ""
             contacts.append(
                 PatientContact(
@@ -323,9 +323,7 @@ class _PatientFactory:
             contacts.append(
                 PatientContact(
                     patient=patient,
-                    name=people.full_name(
-                        rng, rng.choice("MF"), patient.birth_date.year - 27, family_name
-                    ),
+                    name=people.full_name(rng, rng.choice("MF"), born.year - 27, family_name),
                     relation=Relation.PARENT,
                     phone=people.mobile(rng, self.phones),
                 )
@@ -486,7 +484,7 @@ def _patients(
     extras: list[tuple[Encounter, list[Surgery], list[Medication], list[DischargeOrder]]] = []
     for patient, code, case, days_ago, anchored in plans:
         department = departments[code]
-        contacts.extend(factory.contacts(patient))
+        contacts.extend(factory.contacts(patient, patient.birth_date or factory.today))
         if case is None or days_ago is None:
             for _n in range(rng.randint(1, 3)):
                 dept_code, dx_code, dx_name = rng.choice(
@@ -514,9 +512,8 @@ def _patients(
         for encounter in encounters:
             encounter.pk = ids[encounter.encounter_no]
     surgeries, medications, orders = [], [], []
-    for encounter, ops, meds, notes in extras:
-        for row in (*ops, *meds, *notes):
-            row.encounter = encounter  # re-attach so the saved id is picked up
+    # bulk_create takes each row's encounter id from its (now saved) encounter.
+    for _encounter, ops, meds, notes in extras:
         surgeries.extend(ops)
         medications.extend(meds)
         orders.extend(notes)

@@ -49,7 +49,7 @@ class Command(BaseCommand):
         status = runner.run_embedded(
             host=options["host"],
             port=options["port"],
-            out=self.stdout,
+            say=self.stdout.write,
             engine=not options["no_engine"],
             worker_threads=options["worker_threads"],
             access_log=options["access_log"],
