@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
     "huey.contrib.djhuey",
@@ -146,6 +147,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Patient follow-up and contact-center API (随访 / 呼叫中心).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets come from the drf-spectacular-sidecar package: hospital intranets have no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 REDIS_URL = env_str("REDIS_URL", "")
