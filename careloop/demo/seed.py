@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from careloop.accounts.models import Department, User
-from careloop.demo import data, people
+from careloop.demo import data, history, people
 from careloop.followup.models import Plan, PlanStep, Team
 from careloop.patients.choices import EncounterKind, Relation
 from careloop.patients.models import (
@@ -49,8 +49,6 @@ def _card(number: int) -> str:
 
 
 FIRST_CARD = _card(1)
-
-
 HISTORY_DAYS = 90
 
 # The first patients are fixed so that every demo, however small, has work due today for the
@@ -279,9 +277,8 @@ class _PatientFactory:
             "vip_level": rng.choices((0, 1, 2), weights=(95, 4, 1))[0],
             "tags": list(case.tags),
             "custom_fields": {"医保类型": insurance},
+            "registered_department": department,
         }
-        if _has_registered_department():
-            fields["registered_department"] = department
         return Patient(**fields)
 
     def contacts(self, patient: Patient, born: dt.date) -> list[PatientContact]:
@@ -431,10 +428,6 @@ def _initials(name: str) -> str:
     return pinyin_initials(name)
 
 
-def _has_registered_department() -> bool:
-    return any(f.name == "registered_department" for f in Patient._meta.get_fields())
-
-
 def _patients(
     rng: random.Random,
     today: dt.date,
@@ -534,8 +527,6 @@ def _patients(
 
 def seed_demo(*, now: dt.datetime | None = None, patients: int = 2000) -> dict[str, int]:
     """Create the demo hospital once; returns what was created (empty when it already existed)."""
-    from careloop.demo import history
-
     now = now or timezone.now()
     today = timezone.localdate(now)
     rng = random.Random(SEED)
