@@ -4,4 +4,6 @@ import sys
 
 from careloop.engine.cli import main
 
-sys.exit(main(sys.argv[1:]))
+# Guarded: the recording encoder's worker process (multiprocessing "spawn") imports this module
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -67,6 +67,12 @@ def _require(params: Params, key: str, kind: type | tuple[type, ...] = str) -> A
 
 def _number(params: Params, key: str, default: float, low: float, high: float) -> float:
     value = params.get(key, default)
+    if isinstance(value, str):
+        # Query-string parameters arrive as text
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise ApiError(400, "bad_request", f"{key!r} must be a number between {low} and {high}")
     return float(value)

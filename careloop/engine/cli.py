@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -118,6 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--app-token", default=d("app_token"), help="bearer token sent to --app-url")
     app.add_argument("--tts-voice", default=d("tts_voice") or "cmn")
     app.add_argument(
+        "--tts-cache", default=d("tts_cache"), help="TTS cache directory (default <data-dir>/tts)"
+    )
+    app.add_argument(
         "--tts-speed", type=int, default=int(d("tts_speed") or 170), help="words per minute"
     )
     app.add_argument("--moh", default=d("moh"), help="music-on-hold audio file")
@@ -169,6 +173,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
         app_token=args.app_token,
         tts_voice=args.tts_voice,
         tts_speed=args.tts_speed,
+        tts_cache_dir=Path(args.tts_cache) if args.tts_cache else None,
         max_calls=args.max_calls,
         moh_path=Path(args.moh) if args.moh else None,
         record_calls=args.record_calls,
@@ -211,6 +216,11 @@ async def _run(config: EngineConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await engine.start()
+    # Everything allocated so far lives for the whole process: keep it out of the cyclic GC so
+    # full collections stay short (measured: 100 ms pauses at 250 calls without this)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10000, 50, 100)
     print(
         json.dumps(
             {

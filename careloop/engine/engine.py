@@ -206,7 +206,6 @@ class Engine:
             self.default_flow = load_flow_file(self.config.flow_path)
             self.flows.add(self.default_flow)
         self._http = httpx.AsyncClient(headers={"User-Agent": USER_AGENT}, follow_redirects=False)
-        await self.media.start()
         self._wire_sip()
         await self.sip.start()
         if self.config.webhook_url:
@@ -221,6 +220,8 @@ class Engine:
 
             self.api_server = ApiServer(self, self.config.api_listen, self.config.api_token or "")
             await self.api_server.start()
+        # Last: start-up work (imports, binding) would otherwise count as late media ticks
+        await self.media.start()
         self.started.set()
         logger.info("engine started (%d interrupted legs recovered)", len(interrupted))
 

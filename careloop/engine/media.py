@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import logging
 import socket
 import time
@@ -358,16 +359,35 @@ class MediaEngine:
         self.bridges: dict[str, Bridge] = {}
         self.consumers: set[TickConsumer] = set()
         self._task: asyncio.Task[None] | None = None
-        self.stats: dict[str, float] = {"ticks": 0, "skipped_ticks": 0, "max_tick_ms": 0.0}
+        self.stats: dict[str, float] = {
+            "ticks": 0,
+            "skipped_ticks": 0,
+            "late_ticks": 0,
+            "max_tick_ms": 0.0,
+            "max_late_ms": 0.0,
+            "gc_max_ms": 0.0,
+        }
+        self._gc_started = 0.0
 
     @property
     def channels(self) -> set[Channel]:
         return self._channels
 
+    def _gc_watch(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            elapsed = (time.perf_counter() - self._gc_started) * 1000
+            if elapsed > self.stats["gc_max_ms"]:
+                self.stats["gc_max_ms"] = elapsed
+
     async def start(self) -> None:
+        gc.callbacks.append(self._gc_watch)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="media-clock")
 
     async def stop(self) -> None:
+        if self._gc_watch in gc.callbacks:
+            gc.callbacks.remove(self._gc_watch)
         for channel in list(self._channels):
             await channel.close()
         if self._task is not None:
@@ -443,7 +463,11 @@ class MediaEngine:
             delay = deadline - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            late = int((loop.time() - deadline) / TICK)
+            lateness = loop.time() - deadline
+            if lateness > 0.010:
+                self.stats["late_ticks"] += 1
+                self.stats["max_late_ms"] = max(self.stats["max_late_ms"], lateness * 1000)
+            late = int(lateness / TICK)
             if late > MAX_CATCH_UP:
                 # Overloaded: skip ahead, but keep recordings the right length
                 self.stats["skipped_ticks"] += late
