@@ -180,7 +180,7 @@ async def test_wildcard_bind_never_advertises_the_wildcard(tmp_path: Path, tts_c
         answer = parse_sdp(body)
         assert answer.connection is not None and answer.connection.address == "127.0.0.1"
         assert answer.origin.address == "127.0.0.1"
-        contact = [line for line in ok.decode().split("\r\n") if line.startswith("Contact")][0]
+        contact = next(line for line in ok.decode().split("\r\n") if line.startswith("Contact"))
         assert "0.0.0.0" not in contact
         leg = next(iter(engine.legs.values()))
         assert (
