@@ -63,6 +63,11 @@ def _unchanged(obj: Any, key: str, new: Any) -> bool:
 
 
 class ChunkWriter:
+    """Creates or updates the patients, encounters, contacts and operations of a chunk of rows.
+
+    ``allowed_departments`` (None: all) limits a department-bound user to their departments.
+    """
+
     def __init__(
         self,
         rows: list[CleanRow],
@@ -77,9 +82,8 @@ class ChunkWriter:
         self.dirty_patients: dict[int, Patient] = {}
         self.patient_fields: set[str] = set()
         self.new_encounters: list[Encounter] = []
-        self.derived: dict[
-            int, tuple[Patient, dt.datetime, int]
-        ] = {}  # id(encounter) → number parts
+        # id(encounter) → (patient, start, department id): numbered once the patient has a key.
+        self.derived: dict[int, tuple[Patient, dt.datetime, int]] = {}
         self.dirty_encounters: dict[int, Encounter] = {}
         self.encounter_fields: set[str] = set()
         self.new_contacts: list[PatientContact] = []
