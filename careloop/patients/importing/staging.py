@@ -1,7 +1,7 @@
 """The web import: an uploaded file is staged, its columns mapped, then imported now or queued.
 
 The staged file lives under ``MEDIA_ROOT/imports/<batch id>/`` only until its import has run.
-Small files are imported during the request; larger ones by a Huey job (``patients.import_jobs``)
+Small files are imported during the request; larger ones by a Huey job (``patients.jobs``)
 running the same service.
 """
 
@@ -142,7 +142,7 @@ def start(
     batch.refresh_from_db()
     department_id = default_department.pk if default_department else None
     if estimate_rows(staged_path(batch), batch.file_name) > SYNC_ROW_LIMIT:
-        from careloop.patients.import_jobs import run_import
+        from careloop.patients.jobs import run_import
 
         language = translation.get_language() or settings.LANGUAGE_CODE
         transaction.on_commit(lambda: run_import(batch.pk, department_id, acting_user.pk, language))
