@@ -577,17 +577,19 @@ class Leg:
             try:
                 await self._race(digit_task, full_task, timeout=0.25)
             except CallEnded:
-                digit_task.cancel()
-                full_task.cancel()
                 reason = "hangup"
                 break
-            if digit_task.done() and not digit_task.cancelled():
-                if digit_task.result() in terminators:
-                    reason = "terminator"
-                    break
-            else:
-                digit_task.cancel()
-            full_task.cancel()
+            finally:
+                full_task.cancel()
+                if not digit_task.done():
+                    digit_task.cancel()
+            if (
+                digit_task.done()
+                and not digit_task.cancelled()
+                and digit_task.result() in terminators
+            ):
+                reason = "terminator"
+                break
             if recorder.full.is_set():
                 reason = "max_duration"
                 break

@@ -47,7 +47,7 @@ NEXT_KEYS: dict[str, tuple[str, ...]] = {
     "set": ("next",),
     "http": ("next", "on_error"),
     "record": ("next",),
-    "route": (),
+    "route": ("on_timeout",),
     "transfer": ("next", "on_failure"),
     "hangup": (),
 }

@@ -190,3 +190,43 @@ async def test_engine_at_its_call_limit_answers_503(
     assert second.returncode == 0, second.stdout[-2000:] + second.errors_log()
     assert first_result.returncode == 0, first_result.stdout[-2000:]
     assert len(running.events.of("call.created")) == 1
+
+
+async def test_after_hours_caller_leaves_a_voicemail(
+    start_engine, sipp: Sipp, tmp_path: Path
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from audio_checks import read_recording, tone_level
+
+    sunday = datetime(2026, 11, 22, 20, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    flow = HERE.parent.parent / "docs" / "flows" / "after_hours_voicemail.json"
+    running = await start_engine(flow_path=flow, clock=lambda: sunday)
+    pcap = tmp_path / "message.pcap"
+    write_rtp_pcap(pcap, [Tone(523, 10000, level=0.35), Key("#"), Silence(3000)])
+    scenario = render_scenario("uac_pcap.xml", sipp.workdir, PCAP=str(pcap), BYE_TIMEOUT="30000")
+
+    result = await sipp.call(scenario, running.sip_target, timeout=40)
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.errors_log()
+    finished = await running.events.wait_for("flow.finished")
+    assert running.path_of(finished["call_id"]) == [
+        "welcome",
+        "when",
+        "voicemail_intro",
+        "voicemail",
+        "notify",
+        "bye",
+    ]
+    message = finished["data"]["variables"]["message"]
+    assert message["reason"] == "terminator"
+    recorded = await running.events.wait_for("recording.finished")
+    assert recorded["data"]["recording_id"] == message["recording_id"]
+    samples, rate = read_recording(recorded["data"]["path"])
+    assert abs(len(samples) / rate - message["duration"]) < 0.01
+    assert 2.0 < message["duration"] < 10.0
+    assert tone_level(samples, rate, 523) == 1.0
+    assert (
+        finished["data"]["variables"]["http_error"] == "ValueError"
+    )  # no --app-url: the flow went on to "bye"
