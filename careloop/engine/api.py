@@ -78,6 +78,14 @@ def _number(params: Params, key: str, default: float, low: float, high: float) -
     return float(value)
 
 
+def _flag(params: Params, key: str, default: bool) -> bool:
+    """A boolean parameter; query-string text ``true``/``false``/``1``/``0`` accepted."""
+    value = params.get(key, default)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
 def _leg(engine: Engine, params: Params) -> Leg:
     leg = engine.get_leg(_require(params, "call_id"))
     engine.app_command(leg)
@@ -171,8 +179,8 @@ async def cmd_play(engine: Engine, params: Params) -> tuple[int, Any]:
     leg = _leg(engine, params)
     prompts = await engine.resolve_prompts(_items(params), voice=params.get("voice"))
     playback_id = uuid.uuid4().hex[:12]
-    barge_in = bool(params.get("barge_in", False))
-    loop = bool(params.get("loop", False))
+    barge_in = _flag(params, "barge_in", False)
+    loop = _flag(params, "loop", False)
 
     async def play() -> str:
         try:
@@ -182,7 +190,7 @@ async def cmd_play(engine: Engine, params: Params) -> tuple[int, Any]:
         engine.publish(ev.PlaybackFinished(leg.id, playback_id=playback_id, reason=reason))
         return reason
 
-    if params.get("wait"):
+    if _flag(params, "wait", False):
         return 200, {"playback_id": playback_id, "reason": await play()}
     leg._require_media()
     leg.spawn(play())
@@ -209,8 +217,8 @@ async def cmd_gather(engine: Engine, params: Params) -> tuple[int, Any]:
         terminators=str(params.get("terminators", "#")),
         first_digit_timeout=_number(params, "first_digit_timeout", 5, 0.1, 600),
         inter_digit_timeout=_number(params, "inter_digit_timeout", 3, 0.1, 600),
-        barge_in=bool(params.get("barge_in", True)),
-        flush=bool(params.get("flush", False)),
+        barge_in=_flag(params, "barge_in", True),
+        flush=_flag(params, "flush", False),
     )
     prompts = (
         await engine.resolve_prompts(_items(params), voice=params.get("voice"))
@@ -228,7 +236,7 @@ async def cmd_gather(engine: Engine, params: Params) -> tuple[int, Any]:
         engine.publish(ev.GatherFinished(leg.id, gather_id=gather_id, digits=digits, reason=reason))
         return digits, reason
 
-    if params.get("wait", True):
+    if _flag(params, "wait", True):
         digits, reason = await gather()
         return 200, {"gather_id": gather_id, "digits": digits, "reason": reason}
     leg._require_media()
@@ -263,7 +271,7 @@ async def cmd_stop_recording(engine: Engine, params: Params) -> tuple[int, Any]:
         "path": recorder.meta.ogg_path,
         "duration": round(recorder.duration, 3),
     }
-    if params.get("wait"):
+    if _flag(params, "wait", False):
         result = await future
         body["duration"] = round(result.duration, 3)
         return 200, body
@@ -277,7 +285,7 @@ async def cmd_transfer(engine: Engine, params: Params) -> tuple[int, Any]:
         raise ApiError(400, "bad_request", "mode is bridge or refer")
     target = _require(params, "target")
     timeout = _number(params, "ring_timeout", 30, 1, 600)
-    if params.get("wait"):
+    if _flag(params, "wait", False):
         return 200, {"result": await engine.transfer(leg, target, mode=mode, ring_timeout=timeout)}
     engine.spawn(engine.transfer(leg, target, mode=mode, ring_timeout=timeout))
     return 202, {"target": target, "mode": mode}
@@ -285,7 +293,7 @@ async def cmd_transfer(engine: Engine, params: Params) -> tuple[int, Any]:
 
 async def cmd_hold(engine: Engine, params: Params) -> tuple[int, Any]:
     leg = _leg(engine, params)
-    await leg.hold(music=bool(params.get("music", True)))
+    await leg.hold(music=_flag(params, "music", True))
     return 200, {"call": leg.describe()}
 
 
@@ -323,8 +331,8 @@ async def cmd_bridge(engine: Engine, params: Params) -> tuple[int, Any]:
     legs = [engine.get_leg(str(cid)) for cid in call_ids]
     bridge = engine.create_bridge(
         legs,
-        record=bool(params.get("record", False)),
-        hangup_on_exit=bool(params.get("hangup_on_exit", True)),
+        record=_flag(params, "record", False),
+        hangup_on_exit=_flag(params, "hangup_on_exit", True),
     )
     body: dict[str, Any] = {
         "bridge_id": bridge.id,
@@ -360,7 +368,7 @@ async def cmd_bridge_join(engine: Engine, params: Params) -> tuple[int, Any]:
 
 async def cmd_bridge_leave(engine: Engine, params: Params) -> tuple[int, Any]:
     leg = _leg(engine, params)
-    engine.leave_bridge(leg, keep_others=not params.get("hangup_others", False))
+    engine.leave_bridge(leg, keep_others=not _flag(params, "hangup_others", False))
     return 200, {"call": leg.describe()}
 
 
@@ -373,7 +381,7 @@ async def cmd_bridge_record(engine: Engine, params: Params) -> tuple[int, Any]:
 async def cmd_bridge_destroy(engine: Engine, params: Params) -> tuple[int, Any]:
     bridge_id = _require(params, "bridge_id")
     engine.get_bridge(bridge_id)
-    engine.destroy_bridge(bridge_id, hangup=bool(params.get("hangup", False)))
+    engine.destroy_bridge(bridge_id, hangup=_flag(params, "hangup", False))
     return 200, {"bridge_id": bridge_id, "destroyed": True}
 
 

@@ -213,3 +213,48 @@ async def test_flows_are_versioned_through_the_api(start_engine) -> None:
     assert listing == [{"id": "hello", "versions": [1, 2], "latest": 2, "name": ""}]
     assert latest["nodes"]["bye"]["say"] == "再会" and first["nodes"]["bye"]["say"] == "再见"
     assert (running.data_dir / "flows" / "hello.v2.json").exists()
+
+
+async def test_application_bridges_two_callers_and_records_them(
+    start_engine, sipp: Sipp, tmp_path: Path
+) -> None:
+    running = await start_engine(api_listen=("127.0.0.1", 0), api_token=TOKEN)
+    api = running.engine.api_server.url
+    callers = []
+    for freq in (440, 700):
+        pcap = tmp_path / f"c{freq}.pcap"
+        write_rtp_pcap(pcap, [Tone(freq, 9000, level=0.3)])
+        (sipp.workdir / str(freq)).mkdir()
+        scenario = render_scenario(
+            "uac_pcap.xml", sipp.workdir / str(freq), PCAP=str(pcap), BYE_TIMEOUT="20000"
+        )
+        callers.append(asyncio.ensure_future(sipp.call(scenario, running.sip_target, timeout=25)))
+    async with httpx.AsyncClient(
+        base_url=api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20
+    ) as http:
+        await running.events.wait_for(
+            "call.created", lambda e: len(running.events.of("call.created")) == 2
+        )
+        call_ids = [e["call_id"] for e in running.events.of("call.created")]
+        for call_id in call_ids:
+            assert (await http.post(f"/v1/calls/{call_id}/answer")).status_code == 200
+        created = await http.post("/v1/bridges", json={"call_ids": call_ids, "record": True})
+        assert created.status_code == 201, created.text
+        bridge_id = created.json()["bridge_id"]
+        busy = await http.post("/v1/bridges", json={"call_ids": call_ids})
+        assert busy.status_code == 409
+        await asyncio.sleep(2.0)
+        members = (await http.get(f"/v1/bridges/{bridge_id}")).json()["members"]
+        assert sorted(members) == sorted(call_ids)
+        assert (
+            await http.delete(f"/v1/bridges/{bridge_id}", params={"hangup": "true"})
+        ).status_code == 200
+    results = [await c for c in callers]
+    for result in results:
+        assert result.returncode == 0, result.stdout[-2000:] + result.errors_log()
+    finished = await running.events.wait_for("recording.finished")
+    samples, rate = read_recording(finished["data"]["path"])
+    assert 1.8 < len(samples) / rate < 2.6
+    assert tone_level(samples, rate, 440) > 0.3 and tone_level(samples, rate, 700) > 0.3
+    ends = [e["data"]["cause"] for e in running.events.of("call.ended")]
+    assert ends == ["bridge_ended", "bridge_ended"]
