@@ -258,3 +258,38 @@ async def test_application_bridges_two_callers_and_records_them(
     assert tone_level(samples, rate, 440) > 0.3 and tone_level(samples, rate, 700) > 0.3
     ends = [e["data"]["cause"] for e in running.events.of("call.ended")]
     assert ends == ["bridge_ended", "bridge_ended"]
+
+
+async def test_engine_puts_a_caller_on_hold_with_music_and_resumes(
+    start_engine, sipp: Sipp
+) -> None:
+    running = await start_engine(api_listen=("127.0.0.1", 0), api_token=TOKEN)
+    caller = asyncio.ensure_future(
+        sipp.call(render_scenario("uac_held.xml", sipp.workdir), running.sip_target, timeout=30)
+    )
+    async with httpx.AsyncClient(
+        base_url=running.engine.api_server.url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=20,
+    ) as http:
+        created = await running.events.wait_for("call.created")
+        call_id = created["call_id"]
+        await http.post(f"/v1/calls/{call_id}/answer")
+        held = await http.post(f"/v1/calls/{call_id}/hold")
+        assert held.status_code == 200 and held.json()["call"]["held"] is True
+        channel = running.engine.get_leg(call_id).channel
+        before = channel.tx_frames
+        await asyncio.sleep(1.0)
+        assert channel.tx_frames - before >= 45, "music on hold should stream while held"
+        resumed = await http.post(f"/v1/calls/{call_id}/unhold")
+        assert resumed.status_code == 200 and resumed.json()["call"]["held"] is False
+        await asyncio.sleep(0.5)
+        quiet = channel.tx_frames
+        await asyncio.sleep(0.5)
+        assert channel.tx_frames == quiet, "music stops when the call is resumed"
+        await http.post(f"/v1/calls/{call_id}/hangup")
+    result = await caller
+    assert result.returncode == 0, result.stdout[-2000:] + result.errors_log()
+    assert [
+        (e["data"]["held"], e["data"]["by"]) for e in running.events.of("call.hold", call_id)
+    ] == [(True, "local"), (False, "local")]
