@@ -16,6 +16,7 @@ import gc
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -181,6 +182,26 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
     )
 
 
+def ensure_api_token(data_dir: Path) -> str:
+    """The token in ``<data-dir>/api-token``, created (mode 600) on first use.
+
+    Lets ``careloop engine --api-listen ...`` run without a token option while the API still
+    requires one; the application reads the file (or is given the same value by environment).
+    """
+    path = data_dir / "api-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return token
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    logging.getLogger(__name__).warning("no API token given: generated one in %s", path)
+    return token
+
+
 def _validate_flows(paths: list[str]) -> int:
     status = 0
     for path in paths:
@@ -249,8 +270,14 @@ def main(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if logging.getLogger().level > logging.DEBUG:
+        # The libraries log every INVITE with its phone numbers at INFO; keep those out of logs
+        for name in ("aiosipua", "aiortp"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         config = config_from_args(args)
+        if config.api_listen is not None and not config.api_token:
+            config.api_token = ensure_api_token(config.data_dir)
         config.validate()
         if config.flow_path is not None:
             load_flow_file(config.flow_path)

@@ -252,3 +252,12 @@ def test_journal_recovery_skips_a_torn_line_and_finalises_open_legs(tmp_path: Pa
     assert record["duration"] == 9.0 and record["billsec"] == 8.0
     assert json.loads(journal.cdr_path.read_text())["leg_id"] == "a" * 16
     assert not journal.journal_path.exists()
+
+
+def test_api_token_is_generated_once_and_private(tmp_path: Path) -> None:
+    from careloop.engine.cli import ensure_api_token
+
+    token = ensure_api_token(tmp_path / "data")
+    path = tmp_path / "data" / "api-token"
+    assert len(token) >= 32 and path.stat().st_mode & 0o777 == 0o600
+    assert ensure_api_token(tmp_path / "data") == token
