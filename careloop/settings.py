@@ -15,6 +15,7 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = env_path("CARELOOP_DATA_DIR", BASE_DIR.parent / "var")
 # Created here because Huey opens its SQLite file while Django starts, before any command runs.
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+(DATA_DIR / "static").mkdir(exist_ok=True)  # whitenoise warns when STATIC_ROOT is missing
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY", "careloop-insecure-development-key-change-me")
