@@ -18,7 +18,7 @@ import asyncio
 import enum
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -759,6 +759,3 @@ class Leg:
             logger.debug("leg %s media %s", self.id, self.channel.stats())
             await self.channel.close()
         self.engine.leg_finished(self)
-
-
-LegCallback = Callable[[Leg], Awaitable[None]]

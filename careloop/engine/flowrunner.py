@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from careloop.engine import events as ev
 from careloop.engine.call import CallEnded, GatherOptions, Leg, LegState
-from careloop.engine.flow import FlowDocument, lookup, render_text, render_value
+from careloop.engine.flow import FlowDocument, render_text, render_value
 from careloop.engine.prompts import Prompt
 from careloop.engine.schedule import Calendar, Window
 
@@ -399,8 +398,4 @@ def _public_vars(variables: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-__all__ = ["FlowAbort", "FlowRunner", "lookup", "now_utc"]
+__all__ = ["FlowAbort", "FlowRunner"]

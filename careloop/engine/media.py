@@ -80,12 +80,6 @@ class DtmfDetector(DtmfReceiver):
                 self._on_digit(event.digit, event.duration)
 
 
-class FrameSource(Protocol):
-    """Something that produces one outbound frame per tick (a player)."""
-
-    def next_frame(self, payload_type: int) -> tuple[bytes, bytes] | None: ...
-
-
 class Player:
     """Plays a sequence of prompts (optionally looping); ``done`` resolves with the end reason."""
 

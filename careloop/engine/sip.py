@@ -1040,9 +1040,6 @@ class SipStack:
         if outbound.call.dialog.state == DialogState.EARLY:
             outbound.endpoint.uac.send_cancel(outbound.call)
 
-    def forget(self, call_id: str) -> None:
-        self._outbound.pop(call_id, None)
-
     # ---------------------------------------------------------------- in-dialog requests
 
     async def request(
@@ -1153,9 +1150,6 @@ class SipStack:
             )
         )
 
-    def answer_sdp(self, call: IncomingCall, sdp: SdpMessage) -> None:
-        call.accept(sdp)
-
     def serialize(self, sdp: SdpMessage) -> str:
         return serialize_sdp(sdp)
 
@@ -1181,12 +1175,3 @@ def _response_dest(response: SipResponse) -> tuple[str, int]:
 
     dest = _response_destination(response)
     return dest if dest is not None else ("127.0.0.1", 5060)
-
-
-def describe_dialog(handle: DialogHandle) -> dict[str, Any]:
-    """Diagnostics for the API (no personal data beyond the URIs the caller already has)."""
-    return {
-        "call_id": handle.dialog.call_id,
-        "state": handle.dialog.state.value,
-        "next_hop": format_addr(*handle.next_hop()),
-    }
