@@ -1,3 +1,5 @@
 """Websocket routes of every app, gathered in one place for the ASGI router."""
 
-websocket_urlpatterns: list = []
+from careloop.contactcenter.routing import websocket_urlpatterns as contactcenter_ws
+
+websocket_urlpatterns: list = [*contactcenter_ws]

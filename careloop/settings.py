@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "careloop.patients",
     "careloop.surveys",
     "careloop.followup",
+    "careloop.contactcenter",
     "careloop.api",
 ]
 

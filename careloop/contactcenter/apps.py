@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ContactcenterConfig(AppConfig):
+    name = "careloop.contactcenter"
+    label = "contactcenter"
