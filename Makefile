@@ -13,7 +13,7 @@ demo: setup
 
 test: setup
 	@scripts/system-deps.sh
-	uv run python manage.py compilemessages -v0 --ignore=.venv
+	@scripts/check-translations.sh
 	uv run python manage.py makemigrations --check --dry-run
 	uv run ruff check .
 	uv run pytest $(PYTEST_ARGS)
