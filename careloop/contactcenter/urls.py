@@ -1,5 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from careloop.contactcenter import views
 
 app_name = "contactcenter"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("call/", views.click_to_call, name="click_to_call"),
+    path("call/<int:patient>/", views.click_to_call, name="click_to_call_patient"),
+    path("calls/<int:pk>/", views.call_detail, name="call"),
+    path("calls/<int:pk>/hangup/", views.call_hangup, name="hangup"),
+    path("recordings/<int:pk>/", views.recording_play, name="recording"),
+    path("phone/", views.my_phone, name="my_phone"),
+    path("engine/events/", views.engine_events, name="engine_events"),
+]

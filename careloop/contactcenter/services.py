@@ -1,0 +1,473 @@
+"""Every state change of the contact center: agent phones, click-to-call, engine events, call backs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from careloop.accounts.models import User
+from careloop.contactcenter import events, queries
+from careloop.contactcenter.choices import CallState, Direction, Leg, PhoneKind
+from careloop.contactcenter.engine_client import EngineError, client
+from careloop.contactcenter.models import AgentPhone, Call, CallEvent, Recording, ScreenPopToken
+from careloop.followup.models import Task
+from careloop.patients.models import Patient, PatientContact
+
+log = logging.getLogger(__name__)
+
+Action = Callable[[], None]
+
+
+class CallError(Exception):
+    """A call could not be placed; the message is for the user."""
+
+
+# --- agent phones ---------------------------------------------------------------------------------
+
+
+def sip_domain() -> str:
+    return getattr(settings, "CC_SIP_DOMAIN", "careloop.local")
+
+
+def save_agent_phone(
+    user: User, *, kind: str, uri: str = "", acting_user: User | None
+) -> AgentPhone:
+    """Create or change a user's phone. A registered account gets a user name and a strong password."""
+    with transaction.atomic():
+        phone = AgentPhone.objects.select_for_update().filter(user=user).first()
+        if phone is None:
+            phone = AgentPhone(user=user, sip_username=f"agent{user.pk}")
+        phone.kind = kind
+        if kind == PhoneKind.REGISTERED:
+            if not phone.sip_password:
+                phone.sip_password = secrets.token_urlsafe(24)
+            phone.uri = f"sip:{phone.sip_username}@{sip_domain()}"
+        else:
+            if not uri.startswith(("sip:", "sips:")):
+                raise ValueError(_("A fixed phone needs a SIP URI."))
+            phone.uri = uri
+        phone.save()
+    return phone
+
+
+def reset_agent_password(phone: AgentPhone, *, acting_user: User | None) -> AgentPhone:
+    with transaction.atomic():
+        phone.sip_password = secrets.token_urlsafe(24)
+        phone.save(update_fields=["sip_password"])
+    return phone
+
+
+def update_presence(registrations: dict[str, tuple[str, dt.datetime]]) -> int:
+    """Store who is registered at Kamailio: user name → (contact, expiry). Returns the count seen."""
+    now = timezone.now()
+    with transaction.atomic():
+        for phone in AgentPhone.objects.select_for_update().filter(kind=PhoneKind.REGISTERED):
+            seen = registrations.get(phone.sip_username)
+            if seen is not None:
+                phone.registered_contact, phone.registration_expires_at = seen
+                phone.last_registration_at = now
+            else:
+                phone.registration_expires_at = None
+            phone.save(
+                update_fields=[
+                    "registered_contact",
+                    "registration_expires_at",
+                    "last_registration_at",
+                ]
+            )
+    return len(registrations)
+
+
+# --- click-to-call (F2.4) -------------------------------------------------------------------------
+
+
+def dial_target(number: str) -> str:
+    """What the engine dials for a patient's number (a trunk URI pattern, or the bare number)."""
+    return getattr(settings, "CC_PATIENT_DIAL", "{number}").format(number=number)
+
+
+def ring_timeout() -> int:
+    return int(getattr(settings, "CC_RING_TIMEOUT", 30))
+
+
+def click_to_call(
+    patient: Patient,
+    *,
+    acting_user: User,
+    task: Task | None = None,
+    contact: PatientContact | None = None,
+) -> Call:
+    """Ring the nurse's phone; when she answers the patient is dialled and both are bridged, recorded."""
+    if not patient.contactable or patient.call_opt_out:
+        raise CallError(_("This patient must not be called."))
+    number = contact.phone if contact is not None else patient.phone
+    if not number:
+        raise CallError(_("No phone number to call."))
+    phone = AgentPhone.objects.filter(user=acting_user).first()
+    if phone is None:
+        raise CallError(_("You have no phone set up for calls."))
+    with transaction.atomic():
+        call = Call.objects.create(
+            direction=Direction.OUTBOUND,
+            state=CallState.DIALING_AGENT,
+            agent=acting_user,
+            patient=patient,
+            task=task,
+            contact=contact,
+        )
+        events.push_call(call)
+    try:
+        leg = client().originate(
+            phone.uri, ring_timeout=ring_timeout(), app_data={"cc_call": call.pk, "leg": Leg.AGENT}
+        )
+    except EngineError as exc:
+        _end(call, cause=f"engine_{exc.code}")
+        raise CallError(
+            _("The telephone system refused the call (%(code)s).") % {"code": exc.code}
+        ) from exc
+    Call.objects.filter(pk=call.pk, agent_leg_id="").update(agent_leg_id=leg["call_id"])
+    call.refresh_from_db()
+    return call
+
+
+def hang_up(call: Call, *, acting_user: User) -> None:
+    """Hang up every leg of the call that is still up; the engine's events end the call."""
+    engine = client()
+    for leg_id in (call.agent_leg_id, call.patient_leg_id):
+        if leg_id:
+            try:
+                engine.hangup(leg_id)
+            except EngineError as exc:
+                if exc.code not in ("not_found", "call_ended", "wrong_state"):
+                    raise
+    if not call.agent_leg_id and not call.patient_leg_id:
+        _end(call, cause="cancelled")
+
+
+def _end(call: Call, *, cause: str, sip_code: int | None = None, dial_result: str = "") -> None:
+    with transaction.atomic():
+        locked = Call.objects.select_for_update().get(pk=call.pk)
+        if locked.state == CallState.ENDED:
+            return
+        locked.state = CallState.ENDED
+        locked.ended_at = timezone.now()
+        locked.cause = cause[:30]
+        locked.sip_code = sip_code
+        locked.dial_result = dial_result or locked.dial_result
+        locked.save()
+        events.push_call(locked)
+
+
+# --- engine events --------------------------------------------------------------------------------
+
+_LOGGED_FIELDS = (
+    "direction",
+    "cause",
+    "sip_code",
+    "hangup_by",
+    "codec",
+    "recording_id",
+    "duration",
+    "mode",
+    "partial",
+    "bridge_id",
+    "reason",
+    "action",
+    "dial_result",
+)
+
+
+def _event_time(event: dict[str, Any]) -> dt.datetime:
+    return parse_datetime(str(event.get("ts", ""))) or timezone.now()
+
+
+def _find_call(event: dict[str, Any]) -> tuple[Call | None, str]:
+    leg_id = event.get("call_id") or ""
+    data = event.get("data") or {}
+    if event["type"] == "call.created":
+        app = data.get("app_data") or {}
+        if "cc_call" in app:
+            call = Call.objects.select_for_update().filter(pk=app["cc_call"]).first()
+            if call is not None:
+                field = "agent_leg_id" if app.get("leg") == Leg.AGENT else "patient_leg_id"
+                if not getattr(call, field):
+                    setattr(call, field, leg_id)
+                    call.save(update_fields=[field])
+                return call, str(app.get("leg"))
+    if event["type"] == "recording.finished" and data.get("bridge_id"):
+        call = Call.objects.select_for_update().filter(bridge_id=data["bridge_id"]).first()
+        if call is not None:
+            return call, ""
+    if leg_id:
+        call = Call.objects.select_for_update().filter(agent_leg_id=leg_id).first()
+        if call is not None:
+            return call, Leg.AGENT
+        call = Call.objects.select_for_update().filter(patient_leg_id=leg_id).first()
+        if call is not None:
+            return call, Leg.PATIENT
+    return None, ""
+
+
+def handle_events(batch: list[dict[str, Any]]) -> None:
+    """Apply a webhook batch in order. Engine commands an event calls for run after its commit."""
+    for event in batch:
+        actions: list[Action] = []
+        with transaction.atomic():
+            _handle_event(event, actions)
+        for action in actions:
+            action()
+
+
+def _handle_event(event: dict[str, Any], actions: list[Action]) -> None:
+    kind = event.get("type", "")
+    data = event.get("data") or {}
+    call, leg = _find_call(event)
+    if call is None:
+        if (
+            kind == "call.created"
+            and data.get("direction") == "inbound"
+            and not data.get("app_data")
+        ):
+            _route_inbound(event, actions)
+        return
+    CallEvent.objects.create(
+        call=call,
+        seq=int(event.get("seq") or 0),
+        type=kind[:40],
+        leg=leg,
+        data={k: data[k] for k in _LOGGED_FIELDS if k in data},
+        at=_event_time(event),
+    )
+    if call.state == CallState.ENDED and kind not in ("recording.finished",):
+        return
+    if kind == "call.answered":
+        _on_answered(call, leg, event, actions)
+    elif kind == "call.ended":
+        _on_ended(call, leg, data, event, actions)
+    elif kind == "recording.finished":
+        _on_recording(call, data)
+    events.push_call(call)
+
+
+def _on_answered(call: Call, leg: str, event: dict[str, Any], actions: list[Action]) -> None:
+    at = _event_time(event)
+    if leg == Leg.AGENT:
+        call.agent_answered_at = at
+        if call.direction == Direction.OUTBOUND:
+            call.state = CallState.RINGING_PATIENT
+            call.save(update_fields=["agent_answered_at", "state"])
+            actions.append(lambda: _dial_patient(call.pk))
+        else:
+            call.save(update_fields=["agent_answered_at"])
+            actions.append(lambda: _answer_and_bridge(call.pk))
+    elif leg == Leg.PATIENT and call.direction == Direction.OUTBOUND:
+        call.answered_at = at
+        call.state = CallState.TALKING
+        call.save(update_fields=["answered_at", "state"])
+        actions.append(lambda: _bridge(call.pk))
+    elif leg == Leg.PATIENT:
+        call.answered_at = at
+        call.state = CallState.TALKING
+        call.save(update_fields=["answered_at", "state"])
+
+
+def _dial_patient(call_id: int) -> None:
+    call = Call.objects.select_related("patient", "contact").get(pk=call_id)
+    number = call.contact.phone if call.contact_id else call.patient.phone
+    try:
+        leg = client().originate(
+            dial_target(number),
+            ring_timeout=ring_timeout(),
+            app_data={"cc_call": call.pk, "leg": Leg.PATIENT},
+        )
+    except EngineError as exc:
+        log.warning("call %s: dialling the patient failed: %s", call.pk, exc.code)
+        _end(call, cause=f"engine_{exc.code}")
+        _hangup_quietly(call.agent_leg_id)
+        return
+    Call.objects.filter(pk=call.pk, patient_leg_id="").update(patient_leg_id=leg["call_id"])
+
+
+def _bridge(call_id: int) -> None:
+    call = Call.objects.get(pk=call_id)
+    try:
+        bridge = client().bridge([call.agent_leg_id, call.patient_leg_id], record=True)
+    except EngineError as exc:
+        log.warning("call %s: bridging failed: %s", call.pk, exc.code)
+        _end(call, cause=f"engine_{exc.code}")
+        _hangup_quietly(call.agent_leg_id)
+        _hangup_quietly(call.patient_leg_id)
+        return
+    Call.objects.filter(pk=call.pk).update(bridge_id=bridge["bridge_id"])
+
+
+def _answer_and_bridge(call_id: int) -> None:
+    call = Call.objects.get(pk=call_id)
+    try:
+        client().answer(call.patient_leg_id)
+    except EngineError as exc:
+        log.warning("call %s: answering the caller failed: %s", call.pk, exc.code)
+        _end(call, cause=f"engine_{exc.code}")
+        _hangup_quietly(call.agent_leg_id)
+        return
+    _bridge(call_id)
+
+
+def _hangup_quietly(leg_id: str) -> None:
+    if leg_id:
+        try:
+            client().hangup(leg_id)
+        except EngineError:
+            pass
+
+
+def _on_ended(
+    call: Call, leg: str, data: dict[str, Any], event: dict[str, Any], actions: list[Action]
+) -> None:
+    call.state = CallState.ENDED
+    call.ended_at = _event_time(event)
+    call.cause = str(data.get("cause") or "")[:30]
+    call.sip_code = data.get("sip_code")
+    call.save(update_fields=["state", "ended_at", "cause", "sip_code"])
+    other = call.patient_leg_id if leg == Leg.AGENT else call.agent_leg_id
+    if other and not call.bridge_id:
+        # Not bridged yet: the engine will not hang up the other leg for us.
+        actions.append(lambda: _hangup_quietly(other))
+
+
+def _on_recording(call: Call, data: dict[str, Any]) -> None:
+    from careloop.followup.models import FollowUpRecord
+
+    record = None
+    if call.task_id:
+        record = (
+            FollowUpRecord.objects.filter(task_id=call.task_id, recorded_at__gte=call.created_at)
+            .order_by("-recorded_at")
+            .first()
+        )
+    Recording.objects.update_or_create(
+        recording_id=str(data["recording_id"]),
+        defaults={
+            "call": call,
+            "path": str(data.get("path", "")),
+            "duration": float(data.get("duration") or 0),
+            "partial": bool(data.get("partial")),
+            "followup_record": record,
+        },
+    )
+
+
+# --- calls back (F4.8 smart match, F4.5 screen pop) -----------------------------------------------
+
+_USER_PART = re.compile(r"^(?:sips?:)?([^@;>]+)")
+
+
+def caller_number(caller: str) -> str:
+    """The phone number in a caller URI (``sip:13800138000@host`` → ``13800138000``), or ''."""
+    from careloop.core.formats import normalize_phone
+
+    raw = caller.strip().strip("<>")
+    if "<" in raw:
+        raw = raw.split("<", 1)[1]
+    match = _USER_PART.match(raw)
+    if not match:
+        return ""
+    try:
+        return normalize_phone(match.group(1))
+    except ValueError:
+        return ""
+
+
+def make_screen_pop_token(phone: str, *, user: User) -> str:
+    token = secrets.token_urlsafe(24)
+    ScreenPopToken.objects.create(token=token, phone=phone, user=user)
+    return token
+
+
+def resolve_screen_pop_token(token: str, *, user: User) -> str | None:
+    """The number a screen-pop token stands for, once, for the user it was made for (1 hour)."""
+    with transaction.atomic():
+        row = (
+            ScreenPopToken.objects.select_for_update()
+            .filter(
+                token=token,
+                user=user,
+                used_at__isnull=True,
+                created_at__gte=timezone.now() - dt.timedelta(hours=1),
+            )
+            .first()
+        )
+        if row is None:
+            return None
+        row.used_at = timezone.now()
+        row.save(update_fields=["used_at"])
+        return row.phone
+
+
+def _route_inbound(event: dict[str, Any], actions: list[Action]) -> None:
+    leg_id = str(event["call_id"])
+    number = caller_number(str((event.get("data") or {}).get("caller", "")))
+    match = queries.callback_match(number)
+    if match.phone is None:
+        actions.append(lambda: _reject_quietly(leg_id))
+        return
+    call = Call.objects.create(
+        direction=Direction.INBOUND,
+        state=CallState.DIALING_AGENT,
+        agent=match.phone.user,
+        patient=match.patient,
+        task=match.task,
+        patient_leg_id=leg_id,
+    )
+    CallEvent.objects.create(
+        call=call,
+        seq=int(event.get("seq") or 0),
+        type="call.created",
+        leg=Leg.PATIENT,
+        data={"direction": "inbound"},
+        at=_event_time(event),
+    )
+    if match.patient is not None:
+        url = f"/patients/{match.patient.pk}/"
+    else:
+        token = make_screen_pop_token(number, user=match.phone.user) if number else ""
+        url = f"/patients/new/?caller={token}" if token else "/patients/new/"
+    events.push_screen_pop(match.phone.user_id, url, call.pk)
+    events.push_call(call)
+    agent_uri = match.phone.uri
+    call_pk = call.pk
+
+    def ring_agent() -> None:
+        engine = client()
+        try:
+            engine.ring(leg_id)
+            leg = engine.originate(
+                agent_uri,
+                ring_timeout=ring_timeout(),
+                app_data={"cc_call": call_pk, "leg": Leg.AGENT},
+            )
+        except EngineError as exc:
+            log.warning("call back %s: ringing the agent failed: %s", call_pk, exc.code)
+            _end(Call.objects.get(pk=call_pk), cause=f"engine_{exc.code}")
+            _reject_quietly(leg_id)
+            return
+        Call.objects.filter(pk=call_pk, agent_leg_id="").update(agent_leg_id=leg["call_id"])
+
+    actions.append(ring_agent)
+
+
+def _reject_quietly(leg_id: str) -> None:
+    try:
+        client().reject(leg_id, code=480)
+    except EngineError:
+        pass

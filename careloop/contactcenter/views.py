@@ -1,0 +1,184 @@
+"""Thin views of the contact center: click-to-call, the call panel, recordings, the engine webhook."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+)
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from careloop.accounts.decorators import AuthedRequest, permission_required
+from careloop.audit.models import AuditAction
+from careloop.audit.services import record as audit
+from careloop.contactcenter import queries, services
+from careloop.contactcenter.forms import AgentPhoneForm, ClickToCallForm
+from careloop.contactcenter.models import AgentPhone
+from careloop.followup.queries import tasks_visible_to
+from careloop.patients.models import PatientContact
+from careloop.patients.queries import get_visible_patient
+
+log = logging.getLogger(__name__)
+
+
+@require_POST
+@permission_required("followup.work_task")
+def click_to_call(request: AuthedRequest, patient: int | None = None) -> HttpResponse:
+    data = request.POST.copy()
+    if patient is not None:
+        data["patient"] = str(patient)
+    form = ClickToCallForm(data)
+    if not form.is_valid():
+        return HttpResponseBadRequest("invalid form")
+    patient = get_visible_patient(request.user, form.cleaned_data["patient"])
+    task = None
+    if form.cleaned_data.get("task"):
+        task = (
+            tasks_visible_to(request.user)
+            .filter(pk=form.cleaned_data["task"], patient=patient)
+            .first()
+        )
+        if task is None:
+            raise Http404("No such task")
+    contact = None
+    number = form.cleaned_data.get("number") or "patient"
+    if number != "patient":
+        if not number.isdigit():
+            return HttpResponseBadRequest("invalid number")
+        contact = PatientContact.objects.filter(pk=int(number), patient=patient).first()
+        if contact is None:
+            raise Http404("No such contact")
+    try:
+        call = services.click_to_call(patient, acting_user=request.user, task=task, contact=contact)
+    except services.CallError as exc:
+        context = {"error": str(exc), "patient": patient, "task": task}
+        return render(request, "contactcenter/_call_status.html", context, status=409)
+    if getattr(request, "htmx", False):
+        return render(request, "contactcenter/_call_status.html", {"call": call})
+    return redirect("contactcenter:call", pk=call.pk)
+
+
+@permission_required("followup.work_task")
+def call_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    call = queries.get_visible_call(request.user, pk)
+    return render(request, "contactcenter/call_detail.html", {"call": call})
+
+
+@require_POST
+@permission_required("followup.work_task")
+def call_hangup(request: AuthedRequest, pk: int) -> HttpResponse:
+    call = queries.get_visible_call(request.user, pk)
+    try:
+        services.hang_up(call, acting_user=request.user)
+    except services.EngineError as exc:
+        log.warning("hang-up of call %s failed: %s", call.pk, exc.code)
+    call.refresh_from_db()
+    if getattr(request, "htmx", False):
+        return render(request, "contactcenter/_call_status.html", {"call": call})
+    return redirect("contactcenter:call", pk=call.pk)
+
+
+def _engine_data_dir() -> Path:
+    return Path(getattr(settings, "CC_ENGINE_DATA_DIR", settings.DATA_DIR / "engine")).resolve()
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@permission_required("patients.view_patient")
+def recording_play(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Stream the Ogg file (Range requests for seeking); the first request of a play is audited."""
+    recording = queries.get_visible_recording(request.user, pk)
+    path = Path(recording.path).resolve()
+    if not path.is_relative_to(_engine_data_dir()) or not path.is_file():
+        raise Http404("Recording file missing")
+    size = path.stat().st_size
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    start, end = 0, size - 1
+    if match and (match.group(1) or match.group(2)):
+        if match.group(1):
+            start = int(match.group(1))
+            end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+        else:
+            start = max(size - int(match.group(2)), 0)
+        if start > end or start >= size:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+    if start == 0:
+        download = request.GET.get("download") == "1"
+        audit(
+            AuditAction.DOWNLOAD_RECORDING if download else AuditAction.PLAY_RECORDING,
+            user=request.user,
+            patient=recording.call.patient,
+            obj=recording,
+            detail={"call": recording.call_id},
+            request=request,
+        )
+    if match is None:
+        response: HttpResponse = FileResponse(open(path, "rb"), content_type="audio/ogg")
+        response["Accept-Ranges"] = "bytes"
+        return response
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        body = handle.read(end - start + 1)
+    response = HttpResponse(body, status=206, content_type="audio/ogg")
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+@permission_required("followup.work_task")
+def my_phone(request: AuthedRequest) -> HttpResponse:
+    phone = AgentPhone.objects.filter(user=request.user).first()
+    if request.method == "POST":
+        form = AgentPhoneForm(request.POST)
+        if form.is_valid():
+            services.save_agent_phone(
+                request.user,
+                kind=form.cleaned_data["kind"],
+                uri=form.cleaned_data.get("uri", ""),
+                acting_user=request.user,
+            )
+            return redirect("contactcenter:my_phone")
+    else:
+        form = AgentPhoneForm(initial={"kind": phone.kind, "uri": phone.uri} if phone else None)
+    context = {"form": form, "phone": phone, "domain": services.sip_domain()}
+    return render(request, "contactcenter/my_phone.html", context)
+
+
+def webhook_secret() -> str:
+    return getattr(settings, "ENGINE_WEBHOOK_SECRET", settings.ENGINE_TOKEN)
+
+
+@csrf_exempt
+@require_POST
+def engine_events(request: HttpRequest) -> HttpResponse:
+    """The engine's webhook: a batch of events, HMAC-signed (docs/engine.md#webhooks)."""
+    secret = webhook_secret()
+    expected = "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+    if not secret or not hmac.compare_digest(
+        expected, request.headers.get("X-CareLoop-Signature", "")
+    ):
+        return HttpResponseForbidden("bad signature")
+    try:
+        batch = json.loads(request.body)["events"]
+    except (ValueError, KeyError, TypeError):
+        return HttpResponseBadRequest("bad body")
+    services.handle_events([e for e in batch if isinstance(e, dict)])
+    return JsonResponse({"ok": True})
