@@ -450,7 +450,11 @@ def _route_inbound(event: dict[str, Any], actions: list[Action]) -> None:
     def ring_agent() -> None:
         engine = client()
         try:
-            engine.ring(leg_id)
+            try:
+                engine.ring(leg_id)
+            except EngineError as exc:
+                if exc.code != "wrong_state":  # already ringing
+                    raise
             leg = engine.originate(
                 agent_uri,
                 ring_timeout=ring_timeout(),
