@@ -60,12 +60,19 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, what: str
 class EngineProcess:
     """``python -m careloop.engine`` with its command API and webhook to the live server."""
 
-    def __init__(self, workdir: Path, webhook_url: str, *, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        webhook_url: str,
+        *,
+        extra: list[str] | None = None,
+        sip_port: int | None = None,
+    ) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.token = secrets.token_urlsafe(16)
         self.secret = secrets.token_urlsafe(16)
-        self.sip_port = free_port()
+        self.sip_port = sip_port or free_port()
         self.api_port = free_port()
         low, high = free_rtp_range()
         env = dict(os.environ)
@@ -125,11 +132,12 @@ def engine_factory(tmp_path: Path, live_server, settings) -> Iterator[Callable[.
     """Start the engine and point the application's settings at it."""
     started: list[EngineProcess] = []
 
-    def start(extra: list[str] | None = None) -> EngineProcess:
+    def start(extra: list[str] | None = None, sip_port: int | None = None) -> EngineProcess:
         engine = EngineProcess(
             tmp_path / f"engine-{len(started)}",
             f"{live_server.url}/cc/engine/events/",
             extra=extra,
+            sip_port=sip_port,
         )
         started.append(engine)
         settings.ENGINE_URL = engine.url
@@ -269,3 +277,67 @@ def nurse_phone(tmp_path: Path) -> Iterator[Callable[..., NursePhone]]:
     yield make
     for phone in phones:
         phone.stop_sync()
+
+
+class KamailioProcess:
+    """Kamailio running the configuration written by careloop.contactcenter.kamailio."""
+
+    def __init__(self, cfg: Path) -> None:
+        self.binary = require_binary("kamailio")
+        self.workdir = cfg.parent
+        (self.workdir / "run").mkdir(exist_ok=True)
+        self.log_file = open(self.workdir / "kamailio.log", "wb")
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "-f",
+                str(cfg),
+                "-DD",
+                "-E",
+                "-Y",
+                str(self.workdir / "run"),
+                "-m",
+                "32",
+                "-M",
+                "8",
+            ],
+            cwd=str(self.workdir),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(
+            lambda: (self.workdir / "kamailio_ctl").exists() or self.proc.poll() is not None,
+            timeout=10,
+            what="kamailio's control socket",
+        )
+        if self.proc.poll() is not None:
+            raise AssertionError(f"kamailio did not start:\n{self.log()}")
+        time.sleep(0.3)
+
+    def log(self) -> str:
+        return (self.workdir / "kamailio.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+
+@pytest.fixture
+def kamailio_factory() -> Iterator[Callable[[Path], KamailioProcess]]:
+    started: list[KamailioProcess] = []
+
+    def start(cfg: Path) -> KamailioProcess:
+        proxy = KamailioProcess(cfg)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
