@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "careloop.surveys",
     "careloop.followup",
     "careloop.contactcenter",
+    "careloop.alerts",
     "careloop.api",
 ]
 

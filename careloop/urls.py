@@ -10,6 +10,7 @@ urlpatterns = [
     path("surveys/", include("careloop.surveys.urls")),
     path("audit/", include("careloop.audit.urls")),
     path("cc/", include("careloop.contactcenter.urls")),
+    path("alerts/", include("careloop.alerts.urls")),
     path("api/v1/", include("careloop.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
