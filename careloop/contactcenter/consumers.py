@@ -10,7 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from careloop.contactcenter import events, queries
 
 
-class CallConsumer(AsyncJsonWebsocketConsumer):
+class CallConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """``/ws/cc/calls/<id>/``: the state of a call the user may see, then every change."""
 
     group = ""
@@ -45,7 +45,7 @@ class CallConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "call.update", "call": message["call"]})
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class AgentConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """``/ws/cc/agent/``: the logged-in agent's calls and screen pops."""
 
     group = ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from django.conf import settings
@@ -49,7 +49,7 @@ class EngineClient:
         return response.json() if response.content else {}
 
     def health(self) -> dict[str, Any]:
-        return self._request("GET", "/health")
+        return cast(dict[str, Any], self._request("GET", "/health"))
 
     def originate(
         self,
@@ -63,13 +63,13 @@ class EngineClient:
         body: dict[str, Any] = {"to": to, "ring_timeout": ring_timeout, "app_data": app_data or {}}
         if from_uri:
             body["from"] = from_uri
-        return self._request("POST", "/calls", body)["call"]
+        return cast(dict[str, Any], self._request("POST", "/calls", body)["call"])
 
     def get_call(self, call_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/calls/{call_id}")["call"]
+        return cast(dict[str, Any], self._request("GET", f"/calls/{call_id}")["call"])
 
     def answer(self, call_id: str) -> dict[str, Any]:
-        return self._request("POST", f"/calls/{call_id}/answer", {})["call"]
+        return cast(dict[str, Any], self._request("POST", f"/calls/{call_id}/answer", {})["call"])
 
     def ring(self, call_id: str) -> None:
         self._request("POST", f"/calls/{call_id}/ring", {})
@@ -78,9 +78,8 @@ class EngineClient:
         self._request("POST", f"/calls/{call_id}/reject", {"code": code})
 
     def play(self, call_id: str, items: list[dict[str, Any]], *, loop: bool = False) -> str:
-        return self._request("POST", f"/calls/{call_id}/play", {"items": items, "loop": loop})[
-            "playback_id"
-        ]
+        body = {"items": items, "loop": loop}
+        return str(self._request("POST", f"/calls/{call_id}/play", body)["playback_id"])
 
     def stop_playback(self, call_id: str) -> None:
         self._request("POST", f"/calls/{call_id}/stop_playback", {})
@@ -90,9 +89,8 @@ class EngineClient:
 
     def bridge(self, call_ids: list[str], *, record: bool = True) -> dict[str, Any]:
         """Connect answered calls; with ``record`` the parties are recorded mixed."""
-        return self._request(
-            "POST", "/bridges", {"call_ids": call_ids, "record": record, "hangup_on_exit": True}
-        )
+        body = {"call_ids": call_ids, "record": record, "hangup_on_exit": True}
+        return cast(dict[str, Any], self._request("POST", "/bridges", body))
 
 
 def client() -> EngineClient:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -21,7 +23,7 @@ class AgentPhoneForm(forms.Form):
         label=_("SIP URI"), max_length=200, required=False, help_text=_("Only for a fixed SIP URI.")
     )
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("kind") == PhoneKind.FIXED and not str(data.get("uri", "")).startswith(
             ("sip:", "sips:")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -31,7 +33,7 @@ class AgentPhone(models.Model):
     def __str__(self) -> str:
         return self.sip_username
 
-    def is_registered(self, now=None) -> bool:
+    def is_registered(self, now: datetime | None = None) -> bool:
         if self.kind == PhoneKind.FIXED:
             return True
         now = now or timezone.now()

@@ -116,11 +116,12 @@ def callback_match(number: str, *, now: dt.datetime | None = None) -> CallbackMa
             .first()
         )
         if missed is not None:
-            phone = _available(AgentPhone.objects.filter(user_id=missed.agent_id))
-            if phone is None and missed.task_id and missed.task.plan.team_id:
+            phone = _available(AgentPhone.objects.filter(user=missed.agent))
+            team = missed.task.plan.team if missed.task is not None else None
+            if phone is None and team is not None:
                 phone = _available(
                     AgentPhone.objects.filter(
-                        user__in=missed.task.plan.team.members.filter(is_active=True)
+                        user__in=team.members.filter(is_active=True)
                     ).order_by("pk")
                 )
             if phone is not None:

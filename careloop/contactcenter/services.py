@@ -283,7 +283,8 @@ def _on_answered(call: Call, leg: str, event: dict[str, Any], actions: list[Acti
 
 def _dial_patient(call_id: int) -> None:
     call = Call.objects.select_related("patient", "contact").get(pk=call_id)
-    number = call.contact.phone if call.contact_id else call.patient.phone
+    assert call.patient is not None  # outbound calls always have one
+    number = call.contact.phone if call.contact is not None else call.patient.phone
     try:
         leg = client().originate(
             dial_target(number),

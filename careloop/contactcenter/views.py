@@ -27,6 +27,7 @@ from careloop.accounts.decorators import AuthedRequest, permission_required
 from careloop.audit.models import AuditAction
 from careloop.audit.services import record as audit
 from careloop.contactcenter import queries, services
+from careloop.contactcenter.engine_client import EngineError
 from careloop.contactcenter.forms import AgentPhoneForm, ClickToCallForm
 from careloop.contactcenter.models import AgentPhone
 from careloop.followup.queries import tasks_visible_to
@@ -38,10 +39,10 @@ log = logging.getLogger(__name__)
 
 @require_POST
 @permission_required("followup.work_task")
-def click_to_call(request: AuthedRequest, patient: int | None = None) -> HttpResponse:
+def click_to_call(request: AuthedRequest, patient_id: int | None = None) -> HttpResponse:
     data = request.POST.copy()
-    if patient is not None:
-        data["patient"] = str(patient)
+    if patient_id is not None:
+        data["patient"] = str(patient_id)
     form = ClickToCallForm(data)
     if not form.is_valid():
         return HttpResponseBadRequest("invalid form")
@@ -85,7 +86,7 @@ def call_hangup(request: AuthedRequest, pk: int) -> HttpResponse:
     call = queries.get_visible_call(request.user, pk)
     try:
         services.hang_up(call, acting_user=request.user)
-    except services.EngineError as exc:
+    except EngineError as exc:
         log.warning("hang-up of call %s failed: %s", call.pk, exc.code)
     call.refresh_from_db()
     if getattr(request, "htmx", False):
@@ -117,9 +118,9 @@ def recording_play(request: AuthedRequest, pk: int) -> HttpResponse:
         else:
             start = max(size - int(match.group(2)), 0)
         if start > end or start >= size:
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{size}"
-            return response
+            refused = HttpResponse(status=416)
+            refused["Content-Range"] = f"bytes */{size}"
+            return refused
     if start == 0:
         download = request.GET.get("download") == "1"
         audit(
@@ -131,9 +132,9 @@ def recording_play(request: AuthedRequest, pk: int) -> HttpResponse:
             request=request,
         )
     if match is None:
-        response: HttpResponse = FileResponse(open(path, "rb"), content_type="audio/ogg")
-        response["Accept-Ranges"] = "bytes"
-        return response
+        whole = FileResponse(open(path, "rb"), content_type="audio/ogg")
+        whole["Accept-Ranges"] = "bytes"
+        return whole  # type: ignore[return-value]  # streamed, not buffered
     with open(path, "rb") as handle:
         handle.seek(start)
         body = handle.read(end - start + 1)
