@@ -240,13 +240,16 @@ def _handle_event(event: dict[str, Any], actions: list[Action]) -> None:
         ):
             _route_inbound(event, actions)
         return
+    seq, at = int(event.get("seq") or 0), _event_time(event)
+    if CallEvent.objects.filter(call=call, seq=seq, type=kind[:40], at=at).exists():
+        return  # a webhook batch sent again after a failure: already applied
     CallEvent.objects.create(
         call=call,
-        seq=int(event.get("seq") or 0),
+        seq=seq,
         type=kind[:40],
         leg=leg,
         data={k: data[k] for k in _LOGGED_FIELDS if k in data},
-        at=_event_time(event),
+        at=at,
     )
     if call.state == CallState.ENDED and kind not in ("recording.finished",):
         return

@@ -218,3 +218,42 @@ def test_caller_number_is_read_from_the_sip_uri():
     assert services.caller_number("sip:13800138000@10.0.0.9") == "13800138000"
     assert services.caller_number('"Patient" <sip:+8613800138000@10.0.0.9:5060>') == "13800138000"
     assert services.caller_number("sip:anonymous@x") == ""
+
+
+def test_a_batch_sent_again_is_applied_once(client, hospital, webhook_settings):
+    call = make_call(
+        hospital.alice,
+        make_patient_in(hospital.cardio),
+        state=CallState.DIALING_AGENT,
+        agent_leg_id="c" * 16,
+    )
+    batch = [_ended(call, seq=7)]
+    assert _post_events(client, batch).status_code == 200
+    assert _post_events(client, batch).status_code == 200
+    assert CallEvent.objects.filter(call=call).count() == 1
+
+
+def test_task_page_include_lists_the_calls_and_recordings(rf, hospital):
+    from django.template.loader import render_to_string
+
+    from careloop.followup.tests.factories import make_task
+
+    task = make_task(hospital.cardio, assignee=hospital.alice)
+    call = make_call(hospital.alice, task.patient, task=task)
+    recording = make_recording(call)
+    request = rf.get("/")
+    request.user = hospital.alice
+    html = render_to_string("contactcenter/_task_calls.html", {"task": task}, request=request)
+    assert f"/cc/calls/{call.pk}/" in html and f"/cc/recordings/{recording.pk}/" in html
+    assert task.patient.phone not in html
+
+
+def test_call_panel_shows_masked_numbers_only(rf, hospital):
+    from django.template.loader import render_to_string
+
+    patient = make_patient_in(hospital.cardio)
+    request = rf.get("/")
+    request.user = hospital.alice
+    html = render_to_string("contactcenter/_call_panel.html", {"patient": patient}, request=request)
+    assert patient.phone not in html and patient.phone[-4:] in html
+    assert 'name="patient"' in html

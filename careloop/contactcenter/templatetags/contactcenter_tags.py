@@ -1,0 +1,18 @@
+"""Template tags for pages of other apps that show calls."""
+
+from __future__ import annotations
+
+from django import template
+from django.db.models import QuerySet
+
+from careloop.contactcenter.models import Call
+from careloop.contactcenter.queries import calls_of_task
+from careloop.followup.models import Task
+
+register = template.Library()
+
+
+@register.simple_tag
+def task_calls(task: Task) -> QuerySet[Call]:
+    """The calls made for a follow-up task, newest first, with their recordings."""
+    return calls_of_task(task)
