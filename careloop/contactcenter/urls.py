@@ -6,7 +6,7 @@ app_name = "contactcenter"
 
 urlpatterns = [
     path("call/", views.click_to_call, name="click_to_call"),
-    path("call/<int:patient_id>/", views.click_to_call, name="click_to_call_patient"),
+    path("call/<int:patient_id>/", views.call_patient, name="call_patient"),
     path("calls/<int:pk>/", views.call_detail, name="call"),
     path("calls/<int:pk>/hangup/", views.call_hangup, name="hangup"),
     path("recordings/<int:pk>/", views.recording_play, name="recording"),

@@ -37,6 +37,15 @@ from careloop.patients.queries import get_visible_patient
 log = logging.getLogger(__name__)
 
 
+@permission_required("followup.work_task")
+def call_patient(request: AuthedRequest, patient_id: int) -> HttpResponse:
+    """GET: a page with the call panel for the patient; POST: place the call."""
+    if request.method == "POST":
+        return click_to_call(request, patient_id)
+    patient = get_visible_patient(request.user, patient_id)
+    return render(request, "contactcenter/call_patient.html", {"patient": patient})
+
+
 @require_POST
 @permission_required("followup.work_task")
 def click_to_call(request: AuthedRequest, patient_id: int | None = None) -> HttpResponse:

@@ -132,10 +132,12 @@ def engine_factory(tmp_path: Path, live_server, settings) -> Iterator[Callable[.
     """Start the engine and point the application's settings at it."""
     started: list[EngineProcess] = []
 
-    def start(extra: list[str] | None = None, sip_port: int | None = None) -> EngineProcess:
+    def start(
+        extra: list[str] | None = None, sip_port: int | None = None, app_url: str | None = None
+    ) -> EngineProcess:
         engine = EngineProcess(
             tmp_path / f"engine-{len(started)}",
-            f"{live_server.url}/cc/engine/events/",
+            f"{app_url or live_server.url}/cc/engine/events/",
             extra=extra,
             sip_port=sip_port,
         )
@@ -341,3 +343,35 @@ def kamailio_factory() -> Iterator[Callable[[Path], KamailioProcess]]:
     yield start
     for proxy in started:
         proxy.stop()
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None) -> Iterator[str]:
+    """The ASGI application (HTTP + websockets) under uvicorn in a thread; returns its base URL.
+    The in-memory test database is shared-cache, so its threads see the test's rows."""
+    import threading
+
+    import uvicorn
+    from channels.auth import AuthMiddlewareStack
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.core.asgi import get_asgi_application
+
+    from careloop.routing import websocket_urlpatterns
+
+    app = ProtocolTypeRouter(
+        {
+            "http": ASGIStaticFilesHandler(get_asgi_application()),
+            "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        }
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=10, what="uvicorn")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)

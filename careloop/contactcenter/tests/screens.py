@@ -53,5 +53,12 @@ SCREENS = [
         allowed="alice",
         other_department=lambda h: _recording_url(h, "ortho"),
     ),
+    Screen(
+        "cc_call_patient_page",
+        lambda h: f"/cc/call/{make_patient_in(h.cardio).pk}/",
+        allowed="alice",
+        denied="erin",
+        other_department=lambda h: f"/cc/call/{make_patient_in(h.ortho).pk}/",
+    ),
     Screen("cc_my_phone", lambda h: "/cc/phone/", allowed="alice", denied="erin"),
 ]

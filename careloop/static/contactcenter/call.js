@@ -4,7 +4,6 @@
   if (window.ccCallJs) return;
   window.ccCallJs = true;
   var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  var watched = {};
 
   function fmt(seconds) {
     var s = Math.max(0, Math.floor(seconds));
@@ -12,15 +11,15 @@
   }
 
   function watch(el) {
-    var id = el.getAttribute("data-call-id");
-    if (!id || watched[id]) return;
-    watched[id] = true;
+    if (el.ccWatched) return;  /* per element: htmx may swap in a fresh one for the same call */
+    el.ccWatched = true;
     var state = el.querySelector(".cc-state");
     var duration = el.querySelector(".cc-duration");
     var hangup = el.querySelector(".cc-hangup");
     var answeredAt = null, ended = false, timer = null;
     var ws = new WebSocket(scheme + location.host + el.getAttribute("data-ws"));
     ws.onmessage = function (msg) {
+      if (!document.body.contains(el)) { ws.close(); return; }
       var data = JSON.parse(msg.data);
       if (data.type !== "call.update") return;
       var call = data.call;
@@ -43,7 +42,7 @@
     };
     timer = setInterval(function () {
       if (answeredAt && !ended) duration.textContent = fmt((Date.now() - answeredAt) / 1000);
-      if (ended && ws.readyState > 1) clearInterval(timer);
+      if (!document.body.contains(el)) { clearInterval(timer); ws.close(); }
     }, 1000);
   }
 
