@@ -238,6 +238,20 @@ class NursePhone(Baresip):
     """baresip (auto-answer, 700 Hz tone) started synchronously."""
 
     def start_sync(self, *, ready_text: str = "baresip is ready", timeout: float = 10.0) -> None:
+        for _attempt in range(3):
+            try:
+                self._start_once(ready_text=ready_text, timeout=timeout)
+                return
+            except AssertionError:
+                if "Address already in use" not in self.log():
+                    raise
+                # baresip also binds TLS on port + 1, which free_port() did not check
+                self.log_file.close()
+                old, self.port = self.port, free_port()
+                self.account = self.account.replace(f"127.0.0.1:{old}", f"127.0.0.1:{self.port}")
+        raise AssertionError(f"baresip found no free port:\n{self.log()}")
+
+    def _start_once(self, *, ready_text: str, timeout: float) -> None:
         self._write_config()
         self.log_file = open(self.workdir / "baresip.log", "wb")
         self.popen = subprocess.Popen(
