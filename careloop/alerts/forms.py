@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from careloop.accounts.models import User
+from careloop.accounts.models import Department, User
 from careloop.accounts.queries import visible_departments
 from careloop.alerts.choices import AdviceChannel, Operator, Severity
 from careloop.alerts.models import AlertRule
@@ -31,8 +31,11 @@ class AlertFilterForm(forms.Form):
     severity = forms.ChoiceField(
         label=_("Severity"), required=False, choices=[("", _("Any")), *Severity.choices]
     )
-    department = forms.ModelChoiceField(
-        label=_("Department"), required=False, queryset=None, empty_label=_("Any")
+    department: forms.ModelChoiceField[Department] = forms.ModelChoiceField(
+        label=_("Department"),
+        required=False,
+        queryset=Department.objects.none(),
+        empty_label=_("Any"),
     )
     patient = forms.IntegerField(label=_("Patient number"), required=False, min_value=1)
     date_from = forms.DateField(label=_("From"), required=False, widget=DateInput)
@@ -56,7 +59,7 @@ class CloseForm(forms.Form):
     note = forms.CharField(label=_("Closing note"), required=False, max_length=500)
 
 
-class AlertRuleForm(forms.ModelForm):
+class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     value = forms.JSONField(
         label=_("Value"),
         help_text=_('JSON: a number, "text", true / false, or a list for "is one of".'),
@@ -77,7 +80,7 @@ class AlertRuleForm(forms.ModelForm):
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         questionnaire = data.get("questionnaire")
         key = data.get("question_key")
         if questionnaire is not None and key:

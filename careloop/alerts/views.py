@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from careloop.accounts.decorators import AuthedRequest
 from careloop.alerts import queries, services
 from careloop.alerts.forms import AdviseForm, AlertFilterForm, AlertRuleForm, CloseForm
-from careloop.alerts.models import AlertRule
+from careloop.alerts.models import Alert, AlertRule
 
 PAGE_SIZE = 50
 
@@ -64,7 +64,7 @@ def alert_list(request: AuthedRequest) -> HttpResponse:
 @_allowed(queries.can_view)
 def alert_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     alert = queries.get_visible_alert(request.user, pk)
-    siblings = alert.response.alerts.order_by("id")
+    siblings = Alert.objects.filter(response_id=alert.response_id).order_by("id")
     context = {
         "alert": alert,
         "patient": alert.patient,
