@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from careloop.accounts.models import User
 from careloop.accounts.queries import department_filter
-from careloop.alerts.choices import OPEN_STATES, AlertState
+from careloop.alerts.choices import OPEN_STATES, SEVERITY_RANK, AlertState
 from careloop.alerts.models import Alert, AlertRule, Evaluation
 
 # The permissions this app would like in accounts/roles.py, each with the existing permission
@@ -113,8 +113,18 @@ def alert_list(user: User, data: dict[str, Any], now: dt.datetime) -> QuerySet[A
         alerts = alerts.filter(escalated_at__isnull=False).exclude(state=AlertState.CLOSED)
     elif view == "closed":
         alerts = alerts.filter(state=AlertState.CLOSED)
-    return alerts.select_related("patient", "department", "assigned_doctor").order_by(
-        "state", "deadline", "id"
+    state_rank = Case(
+        *(When(state=state, then=Value(rank)) for rank, state in enumerate(AlertState.values)),
+        output_field=IntegerField(),
+    )
+    severity_rank = Case(
+        *(When(severity=sev, then=Value(rank)) for sev, rank in SEVERITY_RANK.items()),
+        output_field=IntegerField(),
+    )
+    return (
+        alerts.select_related("patient", "department", "assigned_doctor")
+        .annotate(state_rank=state_rank, severity_rank=severity_rank)
+        .order_by("state_rank", "severity_rank", "deadline", "id")
     )
 
 

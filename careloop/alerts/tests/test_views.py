@@ -143,3 +143,18 @@ def test_rule_change_applies_to_later_responses_only(hospital):
         now=timezone.now() + dt.timedelta(minutes=1),
     )
     assert len(evaluate_response(second)) == 1
+
+
+def test_list_puts_unacknowledged_and_critical_alerts_first(client, hospital):
+    now = timezone.now()
+    make_rule(severity=Severity.CRITICAL)
+    acknowledged = make_alert(hospital.cardio, now=now)
+    from careloop.alerts import services
+
+    services.acknowledge(acknowledged, acting_user=hospital.dave, now=now)
+    _task, response = answered_task(
+        hospital.cardio, {"temperature": 39.5, "wound_bleeding": True}, now=now
+    )
+    critical, high = evaluate_response(response, now=now)
+    client.force_login(hospital.alice)
+    assert list(client.get("/alerts/").context["page"]) == [critical, high, acknowledged]
