@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from careloop.accounts.models import User
-from careloop.contactcenter.choices import Direction, PhoneKind
+from careloop.contactcenter.choices import CallState, Direction, PhoneKind
 from careloop.contactcenter.models import AgentPhone, Call, Recording
 from careloop.followup.models import Task
 from careloop.patients.models import Patient, PatientContact
@@ -90,8 +90,12 @@ def patients_with_number(number: str) -> list[Patient]:
 
 
 def _available(phones: QuerySet[AgentPhone]) -> AgentPhone | None:
+    """The first phone that can ring: registered (or fixed) and its user not on another call."""
     now = timezone.now()
-    for phone in phones:
+    busy = Call.objects.exclude(state=CallState.ENDED).filter(
+        created_at__gte=now - dt.timedelta(hours=4)
+    )
+    for phone in phones.exclude(user__in=busy.values("agent")):
         if phone.kind == PhoneKind.FIXED or phone.is_registered(now):
             return phone
     return None

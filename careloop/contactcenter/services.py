@@ -418,9 +418,22 @@ def resolve_screen_pop_token(token: str, *, user: User) -> str | None:
         return row.phone
 
 
+def is_callback_number(callee: str) -> bool:
+    """Whether an inbound call is for the follow-up number (``CC_CALLBACK_NUMBERS``; unset: all).
+    Set it when the same engine also answers other numbers with an IVR flow."""
+    numbers = getattr(settings, "CC_CALLBACK_NUMBERS", None)
+    if not numbers:
+        return True
+    match = _USER_PART.match(callee.strip().strip("<>").split("<")[-1])
+    return bool(match) and match.group(1) in numbers
+
+
 def _route_inbound(event: dict[str, Any], actions: list[Action]) -> None:
+    data = event.get("data") or {}
+    if not is_callback_number(str(data.get("callee", ""))):
+        return
     leg_id = str(event["call_id"])
-    number = caller_number(str((event.get("data") or {}).get("caller", "")))
+    number = caller_number(str(data.get("caller", "")))
     match = queries.callback_match(number)
     if match.phone is None:
         actions.append(lambda: _reject_quietly(leg_id))

@@ -9,6 +9,7 @@ import json
 import pytest
 from asgiref.testing import ApplicationCommunicator
 from channels.routing import URLRouter
+from django.utils import timezone
 
 from careloop.audit.models import AuditAction, AuditEvent
 from careloop.contactcenter import services
@@ -257,3 +258,35 @@ def test_call_panel_shows_masked_numbers_only(rf, hospital):
     html = render_to_string("contactcenter/_call_panel.html", {"patient": patient}, request=request)
     assert patient.phone not in html and patient.phone[-4:] in html
     assert 'name="patient"' in html
+
+
+def test_click_to_call_with_the_engine_down_is_refused_and_the_call_ended(
+    client, hospital, settings
+):
+    settings.ENGINE_URL = "http://127.0.0.1:9"
+    patient = make_patient_in(hospital.cardio)
+    make_agent_phone(hospital.alice, uri="sip:alice@127.0.0.1:9")
+    client.force_login(hospital.alice)
+    response = client.post("/cc/call/", {"patient": patient.pk})
+    assert response.status_code == 409 and "unreachable" in response.content.decode()
+    call = Call.objects.get()
+    assert call.state == CallState.ENDED and call.cause == "engine_unreachable"
+
+
+def test_callback_skips_a_nurse_already_on_a_call(hospital):
+    from careloop.contactcenter.queries import callback_match
+
+    patient = make_patient_in(hospital.cardio, phone="13900139000")
+    make_agent_phone(hospital.alice, uri="sip:alice@127.0.0.1:9")
+    make_agent_phone(hospital.carol, uri="sip:carol@127.0.0.1:9")
+    make_call(hospital.alice, patient, agent_answered_at=timezone.now(), cause="no_answer")
+    assert callback_match("13900139000").phone.user == hospital.alice
+    make_call(hospital.alice, make_patient_in(hospital.cardio), state=CallState.TALKING)
+    match = callback_match("13900139000")
+    assert match.phone.user == hospital.carol and match.patient == patient
+
+
+def test_only_calls_to_the_follow_up_number_are_routed(settings):
+    settings.CC_CALLBACK_NUMBERS = ["02088886666"]
+    assert services.is_callback_number("sip:02088886666@10.0.0.5")
+    assert not services.is_callback_number("sip:ivr@10.0.0.5")
