@@ -158,3 +158,21 @@ def test_list_puts_unacknowledged_and_critical_alerts_first(client, hospital):
     critical, high = evaluate_response(response, now=now)
     client.force_login(hospital.alice)
     assert list(client.get("/alerts/").context["page"]) == [critical, high, acknowledged]
+
+
+def test_list_queries_do_not_grow_with_the_alerts(client, hospital):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    make_alert(hospital.cardio, doctor=hospital.dave, now=now)
+    client.force_login(hospital.alice)
+    client.get("/alerts/?view=all")  # session and caches warmed up
+    with CaptureQueriesContext(connection) as one:
+        client.get("/alerts/?view=all")
+    for _n in range(4):
+        make_alert(hospital.cardio, doctor=hospital.dave, now=now)
+    with CaptureQueriesContext(connection) as five:
+        page = client.get("/alerts/?view=all")
+    assert len(page.context["page"]) == 5
+    assert len(five) == len(one)
