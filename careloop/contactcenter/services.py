@@ -187,6 +187,35 @@ _LOGGED_FIELDS = (
 )
 
 
+_CDR_FIELDS = (
+    "leg_id",
+    "direction",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "cause",
+    "sip_code",
+    "hangup_by",
+    "dial_result",
+    "codec",
+    "bridge_id",
+    "interrupted",
+)
+
+
+def _cdr_without_numbers(record: dict[str, Any]) -> dict[str, Any]:
+    """The CDR of a leg (F4.10) as kept with the call: times, outcome, recordings; no numbers."""
+    kept = {k: record[k] for k in _CDR_FIELDS if k in record}
+    kept["recordings"] = [
+        {k: r.get(k) for k in ("recording_id", "duration", "partial", "mode")}
+        for r in record.get("recordings") or []
+        if isinstance(r, dict)
+    ]
+    return kept
+
+
 def _event_time(event: dict[str, Any]) -> dt.datetime:
     return parse_datetime(str(event.get("ts", ""))) or timezone.now()
 
@@ -243,14 +272,13 @@ def _handle_event(event: dict[str, Any], actions: list[Action]) -> None:
     seq, at = int(event.get("seq") or 0), _event_time(event)
     if CallEvent.objects.filter(call=call, seq=seq, type=kind[:40], at=at).exists():
         return  # a webhook batch sent again after a failure: already applied
-    CallEvent.objects.create(
-        call=call,
-        seq=seq,
-        type=kind[:40],
-        leg=leg,
-        data={k: data[k] for k in _LOGGED_FIELDS if k in data},
-        at=at,
-    )
+    logged = {k: data[k] for k in _LOGGED_FIELDS if k in data}
+    if kind == "cdr":
+        logged = _cdr_without_numbers(data.get("record") or {})
+        if leg == Leg.PATIENT and logged.get("dial_result"):
+            call.dial_result = str(logged["dial_result"])[:20]
+            call.save(update_fields=["dial_result"])
+    CallEvent.objects.create(call=call, seq=seq, type=kind[:40], leg=leg, data=logged, at=at)
     if call.state == CallState.ENDED and kind not in ("recording.finished",):
         return
     if kind == "call.answered":

@@ -78,6 +78,20 @@ def test_click_to_call_bridges_nurse_and_patient_and_attaches_the_recording(
 
     types = list(CallEvent.objects.filter(call=call).values_list("type", flat=True))
     assert "call.answered" in types and "recording.finished" in types
+    cdrs = wait_until(
+        lambda: (
+            list(CallEvent.objects.filter(call=call, type="cdr").order_by("leg")) or None
+            if CallEvent.objects.filter(call=call, type="cdr").count() == 2
+            else None
+        ),
+        what="both legs' CDRs",
+    )
+    assert [c.leg for c in cdrs] == ["agent", "patient"]
+    assert all(c.data["billsec"] > 2.5 and c.data["answer"] for c in cdrs)
+    assert cdrs[1].data["recordings"][0]["recording_id"] == recording.recording_id
+    assert task.patient.phone not in str([c.data for c in cdrs])
+    call.refresh_from_db()
+    assert call.dial_result == "answered"
     states = [m["call"]["state"] for m in _drain(agent_channel) if m["type"] == "call.update"]
     assert states[0] == CallState.DIALING_AGENT
     assert CallState.RINGING_PATIENT in states and CallState.TALKING in states
