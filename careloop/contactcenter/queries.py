@@ -14,7 +14,9 @@ from django.utils.translation import gettext as _
 from careloop.accounts.models import User
 from careloop.contactcenter.choices import CallState, Direction, PhoneKind
 from careloop.contactcenter.models import AgentPhone, Call, Recording
-from careloop.followup.models import Task
+from careloop.followup.choices import Channel as FollowUpChannel
+from careloop.followup.choices import Outcome
+from careloop.followup.models import FollowUpRecord, Task
 from careloop.patients.models import Patient, PatientContact
 from careloop.patients.queries import TimelineEntry, visible_to
 
@@ -102,8 +104,9 @@ def _available(phones: QuerySet[AgentPhone]) -> AgentPhone | None:
 
 
 def callback_match(number: str, *, now: dt.datetime | None = None) -> CallbackMatch:
-    """F4.8: the nurse whose follow-up call to this number was missed in the last N days, else her
-    team, else any available agent (the caller is then unknown or has no recent missed call)."""
+    """F4.8: the nurse whose follow-up call to this number was missed in the last N days (a call
+    made here, else a "no answer"/"busy" outcome she recorded), else her team, else any available
+    agent (the caller is then unknown or has no recent missed call)."""
     now = now or timezone.now()
     patients = patients_with_number(number)
     if patients:
@@ -130,6 +133,24 @@ def callback_match(number: str, *, now: dt.datetime | None = None) -> CallbackMa
                 )
             if phone is not None:
                 return CallbackMatch(phone, missed.patient, missed.task)
+        else:
+            # A nurse who dialled from another phone and recorded "no answer" / "busy"
+            record = (
+                FollowUpRecord.objects.filter(
+                    task__patient__in=patients,
+                    outcome__in=[Outcome.NO_ANSWER, Outcome.BUSY],
+                    channel=FollowUpChannel.PHONE,
+                    recorded_by__isnull=False,
+                    recorded_at__gte=now - dt.timedelta(days=callback_days()),
+                )
+                .select_related("task__patient")
+                .order_by("-recorded_at")
+                .first()
+            )
+            if record is not None:
+                phone = _available(AgentPhone.objects.filter(user_id=record.recorded_by_id))
+                if phone is not None:
+                    return CallbackMatch(phone, record.task.patient, record.task)
         patient = patients[0]
     else:
         patient = None

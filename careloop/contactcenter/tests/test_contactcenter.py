@@ -290,3 +290,20 @@ def test_only_calls_to_the_follow_up_number_are_routed(settings):
     settings.CC_CALLBACK_NUMBERS = ["02088886666"]
     assert services.is_callback_number("sip:02088886666@10.0.0.5")
     assert not services.is_callback_number("sip:ivr@10.0.0.5")
+
+
+def test_callback_goes_to_the_nurse_who_recorded_no_answer(hospital):
+    from careloop.contactcenter.queries import callback_match
+    from careloop.followup import services as followup_services
+    from careloop.followup.choices import Outcome
+    from careloop.followup.tests.factories import make_task
+
+    make_agent_phone(hospital.carol, uri="sip:carol@127.0.0.1:9")
+    make_agent_phone(hospital.alice, uri="sip:alice@127.0.0.1:9")
+    task = make_task(hospital.cardio, assignee=hospital.alice)
+    task.patient.phone = "13700137000"
+    task.patient.save(update_fields=["phone"])
+    assert callback_match("13700137000").phone.user == hospital.carol  # nothing missed yet
+    followup_services.record_outcome(task, outcome=Outcome.NO_ANSWER, acting_user=hospital.alice)
+    match = callback_match("13700137000")
+    assert match.phone.user == hospital.alice and match.task == task
