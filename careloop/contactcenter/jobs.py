@@ -8,7 +8,7 @@ import subprocess
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
-from careloop.contactcenter import kamailio
+from careloop.contactcenter import kamailio, services
 
 logger = logging.getLogger(__name__)
 
@@ -24,3 +24,9 @@ def refresh_presence_job() -> int:
     except (OSError, subprocess.SubprocessError) as exc:
         logger.warning("kamailio presence not read: %s", type(exc).__name__)
         return 0
+
+
+@db_periodic_task(crontab(minute="*"))
+def reconcile_calls_job() -> int:
+    """End calls whose end the engine's events never reported (engine restart, lost webhook)."""
+    return services.reconcile_calls()

@@ -520,3 +520,26 @@ def _reject_quietly(leg_id: str) -> None:
         client().reject(leg_id, code=480)
     except EngineError:
         pass
+
+
+def reconcile_calls(*, older_than: dt.timedelta = dt.timedelta(minutes=2)) -> int:
+    """End calls the engine no longer knows (events lost: engine restart, webhook given up).
+    Returns how many were ended. Idempotent; an unreachable engine changes nothing."""
+    engine = client()
+    ended = 0
+    stale = Call.objects.exclude(state=CallState.ENDED).filter(
+        created_at__lt=timezone.now() - older_than
+    )
+    for call in stale:
+        legs = [leg for leg in (call.agent_leg_id, call.patient_leg_id) if leg]
+        alive = False
+        for leg_id in legs:
+            try:
+                alive = alive or engine.get_call(leg_id).get("state") != "ended"
+            except EngineError as exc:
+                if exc.code != "not_found":
+                    return ended
+        if not alive:
+            _end(call, cause="lost")
+            ended += 1
+    return ended

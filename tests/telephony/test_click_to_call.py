@@ -133,3 +133,33 @@ def test_unanswered_patient_ends_the_call_and_hangs_up_the_nurse(
         lambda: CallEvent.objects.filter(call=call, type="call.ended", leg="agent").exists(),
         what="the nurse's leg to be hung up",
     )
+
+
+def test_calls_the_engine_no_longer_knows_are_ended_as_lost(hospital, engine_factory) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from careloop.contactcenter import services
+    from careloop.contactcenter.tests.factories import make_call
+
+    engine_factory()
+    old = timezone.now() - dt.timedelta(minutes=10)
+    patient = make_patient_in(hospital.cardio)
+    lost = make_call(
+        hospital.alice,
+        patient,
+        state=CallState.TALKING,
+        created_at=old,
+        agent_leg_id="0123456789abcdef",
+        patient_leg_id="fedcba9876543210",
+    )
+    fresh = make_call(
+        hospital.alice, patient, state=CallState.DIALING_AGENT, agent_leg_id="00112233445566aa"
+    )
+    assert services.reconcile_calls() == 1
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert lost.state == CallState.ENDED and lost.cause == "lost"
+    assert fresh.state == CallState.DIALING_AGENT
+    assert services.reconcile_calls() == 0
