@@ -21,6 +21,8 @@ from careloop.accounts.decorators import AuthedRequest
 from careloop.alerts import queries, services
 from careloop.alerts.forms import AdviseForm, AlertFilterForm, AlertRuleForm, CloseForm
 from careloop.alerts.models import Alert, AlertRule
+from careloop.audit import services as audit
+from careloop.audit.models import AuditAction
 
 PAGE_SIZE = 50
 
@@ -64,6 +66,14 @@ def alert_list(request: AuthedRequest) -> HttpResponse:
 @_allowed(queries.can_view)
 def alert_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     alert = queries.get_visible_alert(request.user, pk)
+    audit.record(
+        AuditAction.VIEW_PATIENT,
+        user=request.user,
+        patient=alert.patient,
+        obj=alert,
+        detail={"screen": "alert"},
+        request=request,
+    )
     siblings = Alert.objects.filter(response_id=alert.response_id).order_by("id")
     context = {
         "alert": alert,

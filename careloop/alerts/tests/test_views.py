@@ -176,3 +176,18 @@ def test_list_queries_do_not_grow_with_the_alerts(client, hospital):
         page = client.get("/alerts/?view=all")
     assert len(page.context["page"]) == 5
     assert len(five) == len(one)
+
+
+def test_opening_an_alert_is_audited_as_a_view_of_the_patient(client, hospital):
+    from careloop.audit.models import AuditEvent
+
+    alert = make_alert(hospital.cardio)
+    client.force_login(hospital.alice)
+    client.get(f"/alerts/{alert.pk}/")
+    event = AuditEvent.objects.get(action="view_patient")
+    assert (event.user, event.patient, event.object_type) == (
+        hospital.alice,
+        alert.patient,
+        "Alert",
+    )
+    assert event.detail == {"screen": "alert"}
