@@ -57,7 +57,18 @@
     ws.onmessage = function (msg) {
       var data = JSON.parse(msg.data);
       if (data.type === "screen.pop" && data.url && data.url.charAt(0) === "/") {
-        window.open(data.url, "_blank") || (location.href = data.url);
+        /* A new tab when the browser allows it; else a banner with the link, so the page the
+           nurse is working on (an unsaved form) is never replaced. */
+        if (!window.open(data.url, "_blank")) {
+          var link = document.createElement("a");
+          link.href = data.url;
+          link.target = "_blank";
+          link.textContent = el.getAttribute("data-label");
+          el.textContent = "";
+          el.appendChild(link);
+          el.hidden = false;
+          el.className = "cc-screen-pop";
+        }
       }
     };
   }
