@@ -20,6 +20,8 @@ from careloop.accounts.models import User
 from careloop.accounts.queries import department_filter
 from careloop.alerts.choices import OPEN_STATES, SEVERITY_RANK, AlertState
 from careloop.alerts.models import Alert, AlertRule, Evaluation
+from careloop.patients.models import Patient
+from careloop.patients.queries import TimelineEntry
 
 # The permissions this app would like in accounts/roles.py, each with the existing permission
 # that grants it until then (doctors plan follow-up and advise; everyone who sees tasks sees alerts).
@@ -202,3 +204,36 @@ def timeline(alert: Alert) -> list[Event]:
 
 def rules() -> QuerySet[AlertRule]:
     return AlertRule.objects.select_related("questionnaire").annotate(n_alerts=Count("alerts"))
+
+
+def timeline_entries(patient: Patient, user: User | None = None) -> list[TimelineEntry]:
+    """The patient's alerts and the advice given, for ``patients.queries.timeline`` (F1.5).
+
+    With ``user`` only the alerts of their departments are listed.
+    """
+    alerts = Alert.objects.filter(patient=patient)
+    if user is not None:
+        alerts = alerts.filter(department_filter(user))
+    entries = []
+    for alert in alerts.prefetch_related("advices"):
+        url = f"/alerts/{alert.pk}/"
+        entries.append(
+            TimelineEntry(
+                alert.raised_at,
+                "alert",
+                _("Abnormal answer: %(message)s") % {"message": alert.message},
+                f"{alert.get_severity_display()} · {alert.get_state_display()}",
+                url,
+            )
+        )
+        for advice in alert.advices.all():
+            entries.append(
+                TimelineEntry(
+                    advice.at,
+                    "advice",
+                    _("Doctor's advice (%(channel)s)") % {"channel": advice.get_channel_display()},
+                    advice.text[:200],
+                    url,
+                )
+            )
+    return entries

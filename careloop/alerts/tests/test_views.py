@@ -191,3 +191,17 @@ def test_opening_an_alert_is_audited_as_a_view_of_the_patient(client, hospital):
         "Alert",
     )
     assert event.detail == {"screen": "alert"}
+
+
+def test_timeline_entries_list_alerts_and_advice_of_the_users_departments(hospital):
+    from careloop.alerts import queries, services
+
+    alert = make_alert(hospital.cardio, nurse=hospital.alice)
+    services.advise(alert, text="多喝水，明天复诊", channel="sms", acting_user=hospital.dave)
+    entries = queries.timeline_entries(alert.patient, hospital.alice)
+    assert [(e.kind, e.url) for e in entries] == [
+        ("alert", f"/alerts/{alert.pk}/"),
+        ("advice", f"/alerts/{alert.pk}/"),
+    ]
+    assert entries[1].detail == "多喝水，明天复诊"
+    assert queries.timeline_entries(alert.patient, hospital.bob) == []
