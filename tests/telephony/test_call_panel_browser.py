@@ -75,3 +75,57 @@ def test_call_panel_shows_the_call_live_and_plays_the_recording(
     assert page.locator("audio").get_attribute("src") == f"/cc/recordings/{recording.pk}/"
     played = page.request.get(f"{asgi_server}/cc/recordings/{recording.pk}/")
     assert played.ok and played.body()[:4] == b"OggS"
+
+
+def test_call_back_pops_the_patients_record_on_the_nurses_screen(
+    hospital,
+    client,
+    asgi_server,
+    engine_factory,
+    nurse_phone,
+    tmp_path,
+    page,  # noqa: F811
+) -> None:
+    from tests.telephony.test_call_back import CALLER, _patient_calls
+
+    engine = engine_factory(app_url=asgi_server)
+    nurse = nurse_phone("alice", tone_hz=700)
+    make_agent_phone(hospital.alice, uri=nurse.uri)
+    patient = make_patient_in(hospital.cardio, phone=CALLER)
+    client.force_login(hospital.alice)
+    page.context.add_cookies(
+        [
+            {
+                "name": django_settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[django_settings.SESSION_COOKIE_NAME].value,
+                "url": asgi_server,
+            }
+        ]
+    )
+    page.goto(f"{asgi_server}/cc/phone/")
+    page.wait_for_function("window.ccCallJs === true")
+    page.wait_for_timeout(500)  # the agent websocket is open
+
+    caller = _patient_calls(engine, tmp_path)
+    try:
+        popped = wait_until(
+            lambda: (
+                [p.url for p in page.context.pages if "/patients/" in p.url]
+                or [
+                    page.locator("#cc-agent a").get_attribute("href")
+                    for _ in [0]
+                    if page.locator("#cc-agent a").count()
+                ]
+            ),
+            timeout=20,
+            what="the screen pop",
+        )
+        assert popped[0].endswith(f"/patients/{patient.pk}/")
+        assert page.url.endswith("/cc/phone/"), "the nurse's page must not be replaced"
+        call = wait_until(lambda: Call.objects.filter(state=CallState.TALKING).first())
+        assert call.patient == patient and call.agent == hospital.alice
+        from careloop.contactcenter import services
+
+        services.hang_up(call, acting_user=hospital.alice)
+    finally:
+        caller.communicate(timeout=30)
