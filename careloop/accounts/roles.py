@@ -15,6 +15,7 @@ _READ = {
     "followup.view_figures",
     "surveys.view_questionnaire",
     "surveys.view_response",
+    "alerts.view_alert",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -62,6 +63,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "followup.change_enrollment",
             "surveys.add_questionnaire",
             "surveys.change_questionnaire",
+            "alerts.advise_alert",
+            "alerts.view_alertrule",
+            "alerts.add_alertrule",
+            "alerts.change_alertrule",
         }
     ),
     Role.HANDLER: frozenset({"patients.view_patient", "patients.view_encounter"}),

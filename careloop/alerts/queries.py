@@ -23,11 +23,10 @@ from careloop.alerts.models import Alert, AlertRule, Evaluation
 from careloop.patients.models import Patient
 from careloop.patients.queries import TimelineEntry
 
-# The permissions this app would like in accounts/roles.py, each with the existing permission
-# that grants it until then (doctors plan follow-up and advise; everyone who sees tasks sees alerts).
-VIEW_PERMS = ("alerts.view_alert", "followup.view_task")
-ADVISE_PERMS = ("alerts.advise_alert", "followup.change_plan")
-RULE_PERMS = ("alerts.change_alertrule", "followup.change_plan")
+# Roles grant these in accounts/roles.py (doctors advise and keep the rules; everyone who sees tasks sees alerts).
+VIEW_PERMS = ("alerts.view_alert",)
+ADVISE_PERMS = ("alerts.advise_alert",)
+RULE_PERMS = ("alerts.change_alertrule",)
 
 
 def _any(user: User, perms: tuple[str, ...]) -> bool:

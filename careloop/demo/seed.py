@@ -188,9 +188,14 @@ def _teams(
 
 
 def _questionnaires(users: dict[str, User]) -> dict[str, Questionnaire]:
+    from careloop.alerts.services import ensure_default_rules
     from careloop.surveys.samples import ensure_sample_questionnaires
 
-    return dict(ensure_sample_questionnaires(acting_user=users["admin"]))
+    questionnaires = dict(ensure_sample_questionnaires(acting_user=users["admin"]))
+    # Alert rules on the sample questionnaires' answers (fever, bleeding, pain …), so the
+    # demo's history raises alerts for the doctors.
+    ensure_default_rules()
+    return questionnaires
 
 
 def _plans(

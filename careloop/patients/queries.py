@@ -287,9 +287,23 @@ def _followup_entries(patient: Patient) -> list[TimelineEntry]:
     return entries
 
 
-def timeline(patient: Patient) -> list[TimelineEntry]:
+def timeline(patient: Patient, user: User | None = None) -> list[TimelineEntry]:
     """Everything known about the patient, newest first: encounters (admission, discharge,
-    visits), surgeries, follow-up enrolments, follow-up contacts and questionnaire answers."""
-    entries = _encounter_entries(patient) + _followup_entries(patient)
+    visits), surgeries, follow-up enrolments, follow-up contacts and questionnaire answers,
+    calls with their recordings, abnormal-answer alerts and the advice given.
+
+    With ``user``, alerts are limited to that user's departments.
+    """
+    # The apps above patients contribute their own entries; imported here to keep the
+    # dependency pointing one way at import time.
+    from careloop.alerts.queries import timeline_entries as alert_entries
+    from careloop.contactcenter.queries import timeline_entries as call_entries
+
+    entries = (
+        _encounter_entries(patient)
+        + _followup_entries(patient)
+        + call_entries(patient)
+        + alert_entries(patient, user)
+    )
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries

@@ -151,7 +151,7 @@ def patient_detail(request: AuthedRequest, pk: int) -> HttpResponse:
             "contacts": patient.contacts.order_by("-is_primary", "id"),
             "encounters": encounters,
             "open_tasks": open_tasks,
-            "timeline": queries.timeline(patient),
+            "timeline": queries.timeline(patient, request.user),
             "contact_form": ContactForm(),
             "flags_form": FlagsForm(initial={f: getattr(patient, f) for f in services.FLAG_FIELDS}),
         },
