@@ -143,15 +143,19 @@ def click_to_call(
 def hang_up(call: Call, *, acting_user: User) -> None:
     """Hang up every leg of the call that is still up; the engine's events end the call."""
     engine = client()
-    for leg_id in (call.agent_leg_id, call.patient_leg_id):
-        if leg_id:
-            try:
-                engine.hangup(leg_id)
-            except EngineError as exc:
-                if exc.code not in ("not_found", "call_ended", "wrong_state"):
-                    raise
-    if not call.agent_leg_id and not call.patient_leg_id:
+    legs = [leg for leg in (call.agent_leg_id, call.patient_leg_id) if leg]
+    unknown = 0
+    for leg_id in legs:
+        try:
+            engine.hangup(leg_id)
+        except EngineError as exc:
+            if exc.code not in ("not_found", "call_ended", "wrong_state"):
+                raise
+            unknown += exc.code == "not_found"
+    if not legs:
         _end(call, cause="cancelled")
+    elif unknown == len(legs):
+        _end(call, cause="lost")  # no event will come for legs the engine does not know
 
 
 def _end(call: Call, *, cause: str, sip_code: int | None = None, dial_result: str = "") -> None:

@@ -163,3 +163,6 @@ def test_calls_the_engine_no_longer_knows_are_ended_as_lost(hospital, engine_fac
     assert lost.state == CallState.ENDED and lost.cause == "lost"
     assert fresh.state == CallState.DIALING_AGENT
     assert services.reconcile_calls() == 0
+    services.hang_up(fresh, acting_user=hospital.alice)
+    fresh.refresh_from_db()
+    assert fresh.state == CallState.ENDED and fresh.cause == "lost"
