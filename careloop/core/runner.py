@@ -122,6 +122,9 @@ def engine_argv(*, data_dir: str, api_url: str = "", web_port: int | None = None
     parts = urlsplit(api_url) if api_url else None
     if parts and parts.hostname and parts.port and parts.port != web_port:
         argv += ["--api-listen", f"{parts.hostname}:{parts.port}"]
+    if web_port:
+        # Call events come back to the contact center's webhook, signed with the API token.
+        argv += ["--webhook-url", f"http://127.0.0.1:{web_port}/cc/engine/events/"]
     return argv
 
 
@@ -138,7 +141,11 @@ def start_engine(
     if not engine_available():
         say("注意 Note: 电话引擎未安装，跳过。The telephony engine is not installed; skipped.")
         return None
-    env = {"CARELOOP_ENGINE_API_TOKEN": api_token} if api_token else {}
+    env = (
+        {"CARELOOP_ENGINE_API_TOKEN": api_token, "CARELOOP_ENGINE_WEBHOOK_SECRET": api_token}
+        if api_token
+        else {}
+    )
     try:
         child = start_child(
             "engine", engine_argv(data_dir=data_dir, api_url=api_url, web_port=web_port), env=env

@@ -182,8 +182,14 @@ def _save_form(request: AuthedRequest, form: PatientForm) -> Patient | None:
 
 @permission_required("patients.add_patient")
 def patient_create(request: AuthedRequest) -> HttpResponse:
-    # An unknown caller's number can be passed in (?phone=…) to start a new record (F4.5).
-    initial: dict[str, Any] = {"phone": to_halfwidth(request.GET.get("phone", ""))[:20]}
+    # An unknown caller's number comes in as a one-time screen-pop token (?caller=…, F4.5) so the
+    # number never appears in a URL; a number typed by hand can be passed as ?phone=….
+    phone = to_halfwidth(request.GET.get("phone", ""))[:20]
+    if request.GET.get("caller"):
+        from careloop.contactcenter.services import resolve_screen_pop_token
+
+        phone = resolve_screen_pop_token(request.GET["caller"], user=request.user) or phone
+    initial: dict[str, Any] = {"phone": phone}
     form = PatientForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         patient = _save_form(request, form)

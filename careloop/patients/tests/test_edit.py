@@ -181,3 +181,25 @@ def test_save_patient_sets_initials_for_an_importer(hospital):
     patient = services.save_patient(Patient(name=" 王小二 "), acting_user=None)
 
     assert (patient.name, patient.name_initials) == ("王小二", "wxe")
+
+
+def test_new_patient_form_is_prefilled_from_a_screen_pop_token_once(client, hospital):
+    from careloop.contactcenter.services import make_screen_pop_token
+
+    token = make_screen_pop_token("13912345678", user=hospital.alice)
+    client.force_login(hospital.alice)
+
+    first = client.get(f"/patients/new/?caller={token}")
+    assert first.status_code == 200
+    assert first.context["form"].initial["phone"] == "13912345678"
+    # The token is spent: opening the link again gives an empty form, not the number.
+    again = client.get(f"/patients/new/?caller={token}")
+    assert again.context["form"].initial["phone"] == ""
+
+
+def test_screen_pop_token_of_another_user_reveals_nothing(client, hospital):
+    from careloop.contactcenter.services import make_screen_pop_token
+
+    token = make_screen_pop_token("13912345678", user=hospital.bob)
+    client.force_login(hospital.alice)
+    assert client.get(f"/patients/new/?caller={token}").context["form"].initial["phone"] == ""
