@@ -790,6 +790,15 @@ def record_outcome(
             recorded_by=user,
             recorded_at=now,
         )
+        if response is not None:
+            # Abnormal answers raise alerts for the doctor as soon as the answers are saved (F2.5);
+            # the alerts job would find them a minute later otherwise.
+            from careloop.alerts import services as alert_services
+
+            saved_response, saved_task = response, locked
+            transaction.on_commit(
+                lambda: alert_services.evaluate_response(saved_response, task=saved_task, now=now)
+            )
         locked.attempts += 1
         locked.outcome = outcome
         if locked.assignee_id is None and user is not None:
