@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from openpyxl import load_workbook
 
 from careloop.core import testing
 from careloop.followup import queries, services
@@ -162,3 +164,30 @@ def test_figures_run_a_fixed_number_of_queries(hospital, dataset, django_assert_
         queries.figures_summary(hospital.erin, period(today), today)
     with django_assert_max_num_queries(4):
         queries.breakdown(hospital.erin, period(today), today, "nurse")
+
+
+def test_figures_page_shows_the_ratios_and_exports_them(client, hospital, dataset):
+    client.force_login(hospital.erin)
+
+    page = client.get("/followup/figures/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="followup-ratio">60.0%<' in html
+    assert 'id="reach-rate">50.0%<' in html
+    assert 'id="on-time-rate">66.7%<' in html
+    assert page.context["chart"]["discharged"] and sum(page.context["chart"]["discharged"]) == 5
+
+    export = client.get("/followup/figures/export/")
+    sheet = load_workbook(io.BytesIO(export.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[1][2:5] == (5, 3, 60.0)
+    assert len(rows) > 2  # the breakdowns follow the whole period
+
+
+def test_figures_filter_by_department_for_a_leader(client, hospital, dataset):
+    client.force_login(hospital.erin)
+
+    page = client.get("/followup/figures/", {"department": hospital.ortho.pk})
+
+    summary = page.context["summary"]
+    assert (summary.discharged, summary.followed, summary.tasks) == (1, 1, 1)

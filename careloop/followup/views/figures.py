@@ -46,15 +46,35 @@ def _figures(request: AuthedRequest) -> dict[str, Any]:
         )
     counts = queries.figure_status_counts(request.user, selection, today)
     titles = _breakdown_titles()
+    breakdowns = [
+        (key, titles[key], queries.breakdown(request.user, selection, today, key))
+        for key in queries.BREAKDOWNS
+    ]
     return {
         "form": form,
         "selection": selection,
         "summary": queries.figures_summary(request.user, selection, today),
         "status_counts": [(TaskStatus(k).label, k, n) for k, n in counts.items()],
-        "breakdowns": [
-            (key, titles[key], queries.breakdown(request.user, selection, today, key))
-            for key in queries.BREAKDOWNS
-        ],
+        "breakdowns": breakdowns,
+        "chart": _chart_data(next(rows for k, _t, rows in breakdowns if k == "month"), counts),
+    }
+
+
+def _chart_data(months: list[queries.FigureRow], counts: dict[str, int]) -> dict[str, Any]:
+    """What figures.js draws with ECharts: the months' ratios and the tasks per state."""
+    rows = [row for row in months if row.key is not None]
+    return {
+        "labels": {
+            "discharged": _("Discharged"),
+            "followed": _("Followed up"),
+            "ratio": _("Follow-up ratio"),
+            "status": _("Tasks by status"),
+        },
+        "months": [row.label for row in rows],
+        "discharged": [row.discharged or 0 for row in rows],
+        "followed": [row.followed or 0 for row in rows],
+        "ratio": [_percent(row.followup_ratio) for row in rows],
+        "status": [{"name": str(TaskStatus(k).label), "value": n} for k, n in counts.items() if n],
     }
 
 
