@@ -22,7 +22,7 @@ class Severity(models.TextChoices):
 class AlertState(models.TextChoices):
     """open → acknowledged → advised → closed (see services.py)."""
 
-    OPEN = "open", _("Open")
+    OPEN = "open", _("Awaiting acknowledgement")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
     ADVISED = "advised", _("Advised")
     CLOSED = "closed", _("Closed")

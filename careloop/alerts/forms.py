@@ -61,7 +61,7 @@ class CloseForm(forms.Form):
 
 class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
     value = forms.JSONField(
-        label=_("Value"),
+        label=_("Threshold"),
         help_text=_('JSON: a number, "text", true / false, or a list for "is one of".'),
     )
 

@@ -142,7 +142,7 @@ class Advice(models.Model):
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="advices")
     text = models.TextField(_("advice"))
-    channel = models.CharField(_("channel"), max_length=10, choices=AdviceChannel.choices)
+    channel = models.CharField(_("advice channel"), max_length=10, choices=AdviceChannel.choices)
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

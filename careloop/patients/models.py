@@ -10,7 +10,7 @@ from careloop.patients.choices import BlockKind, EncounterKind, ImportStatus, Re
 class Patient(models.Model):
     """A patient's master record (健康档案); visible to staff of the departments that treated them."""
 
-    name = models.CharField(_("name"), max_length=50)
+    name = models.CharField(_("full name"), max_length=50)
     name_initials = models.CharField(_("pinyin initials"), max_length=50, blank=True, db_index=True)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
