@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "careloop.followup",
     "careloop.contactcenter",
     "careloop.alerts",
+    "careloop.outreach",
     "careloop.api",
 ]
 

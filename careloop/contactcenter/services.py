@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from careloop.accounts.models import User
-from careloop.contactcenter import events, queries
+from careloop.contactcenter import events, hooks, queries
 from careloop.contactcenter.choices import CallState, Direction, Leg, PhoneKind
 from careloop.contactcenter.engine_client import EngineError, client
 from careloop.contactcenter.models import AgentPhone, Call, CallEvent, Recording, ScreenPopToken
@@ -254,6 +254,8 @@ def _find_call(event: dict[str, Any]) -> tuple[Call | None, str]:
 def handle_events(batch: list[dict[str, Any]]) -> None:
     """Apply a webhook batch in order. Engine commands an event calls for run after its commit."""
     for event in batch:
+        if hooks.offer(event):  # an automated or campaign call (careloop/contactcenter/hooks.py)
+            continue
         actions: list[Action] = []
         with transaction.atomic():
             _handle_event(event, actions)
