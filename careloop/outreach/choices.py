@@ -36,3 +36,17 @@ class BlockSource(models.TextChoices):
     STAFF = "staff", _("Recorded by staff")
     KEYPAD = "keypad", _("Keypad (pressed 9)")
     SMS = "sms", _("SMS reply")
+
+
+class ReminderKind(models.TextChoices):
+    MEDICATION = "medication", _("Medication reminder")
+    REEXAM = "reexam", _("Re-examination reminder")
+    REFILL = "refill", _("Refill reminder")
+    EXAM = "exam", _("Physical exam / vaccination reminder")
+
+
+class ReminderStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Not delivered")
+    CANCELLED = "cancelled", pgettext_lazy("reminder", "Cancelled")

@@ -8,7 +8,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from careloop.followup.choices import Channel
-from careloop.outreach.choices import AttemptState, BlockKind, BlockSource, Purpose
+from careloop.outreach.choices import (
+    AttemptState,
+    BlockKind,
+    BlockSource,
+    Purpose,
+    ReminderKind,
+    ReminderStatus,
+)
 
 
 def default_windows() -> list[dict[str, object]]:
@@ -82,6 +89,13 @@ class ContactAttempt(models.Model):
         on_delete=models.SET_NULL,
         related_name="contact_attempts",
     )
+    reminder = models.ForeignKey(
+        "outreach.Reminder",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attempts",
+    )
     #: Engine dial result (answered, busy, no_answer, rejected, unreachable, failed) or what
     #: happened on an answered automated call (completed, opted_out, to_nurse, no_consent, ...).
     result = models.CharField(_("result"), max_length=30, blank=True)
@@ -136,3 +150,43 @@ class ContactBlock(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("contact block")
         verbose_name_plural = _("contact blocks")
+
+
+class Reminder(models.Model):
+    """A reminder played to a patient by automated call (or sent by SMS once messaging exists)
+    (F2.6): take a medicine, come for a re-examination at a time and place, get a refill before
+    the dispensed quantity runs out, a physical exam or vaccination. ``text`` is what is said."""
+
+    kind = models.CharField(_("kind"), max_length=20, choices=ReminderKind.choices)
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="reminders"
+    )
+    encounter = models.ForeignKey(
+        "patients.Encounter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    medication = models.ForeignKey(
+        "patients.Medication", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=Channel.choices, default=Channel.IVR
+    )
+    due_at = models.DateTimeField(_("remind at"))
+    #: The appointment or run-out moment the reminder is about (re-examination time, refill date).
+    event_at = models.DateTimeField(_("appointment"), null=True, blank=True)
+    place = models.CharField(_("place"), max_length=200, blank=True)
+    text = models.TextField(_("text spoken"))
+    status = models.CharField(
+        _("status"), max_length=20, choices=ReminderStatus.choices, default=ReminderStatus.SCHEDULED
+    )
+    result = models.CharField(_("result"), max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at"]
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        indexes = [models.Index(fields=["status", "due_at"])]
