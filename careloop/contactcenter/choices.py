@@ -26,3 +26,14 @@ class CallState(models.TextChoices):
 class Leg(models.TextChoices):
     AGENT = "agent", _("Agent")
     PATIENT = "patient", _("Patient")
+
+
+class RatingStatus(models.TextChoices):
+    """Where a call is in the post-call satisfaction rating (F3.3)."""
+
+    NONE = "", _("Not offered")
+    REQUESTED = "requested", _("Requested by the nurse")
+    SKIPPED = "skipped", _("Hung up without rating")
+    OFFERED = "offered", _("Rating in progress")
+    RATED = "rated", _("Rated")
+    UNRATED = "unrated", _("No rating given")

@@ -87,10 +87,20 @@ class EngineClient:
     def hangup(self, call_id: str, *, cause: str = "normal") -> None:
         self._request("POST", f"/calls/{call_id}/hangup", {"cause": cause})
 
-    def bridge(self, call_ids: list[str], *, record: bool = True) -> dict[str, Any]:
-        """Connect answered calls; with ``record`` the parties are recorded mixed."""
-        body = {"call_ids": call_ids, "record": record, "hangup_on_exit": True}
+    def bridge(
+        self, call_ids: list[str], *, record: bool = True, hangup_on_exit: bool = True
+    ) -> dict[str, Any]:
+        """Connect answered calls; with ``record`` the parties are recorded mixed. Without
+        ``hangup_on_exit`` the others stay up when a party leaves (the application decides)."""
+        body = {"call_ids": call_ids, "record": record, "hangup_on_exit": hangup_on_exit}
         return cast(dict[str, Any], self._request("POST", "/bridges", body))
+
+    def run_flow(
+        self, call_id: str, flow: dict[str, Any], *, variables: dict[str, Any] | None = None
+    ) -> None:
+        """Run an IVR flow (an inline flow document) on an answered call."""
+        body = {"flow": flow, "variables": variables or {}}
+        self._request("POST", f"/calls/{call_id}/run_flow", body)
 
 
 def client() -> EngineClient:

@@ -7,7 +7,9 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.utils.translation import gettext as _
 
+from careloop.contactcenter.choices import RatingStatus
 from careloop.contactcenter.models import Call
 
 
@@ -31,7 +33,21 @@ def call_payload(call: Call) -> dict[str, Any]:
         "duration": round(call.duration, 1) if call.duration is not None else None,
         "cause": call.cause,
         "recordings": [r.pk for r in call.recordings.all()],
+        "rating_status": call.rating_status,
+        "rating": call.rating,
+        "rating_label": rating_label(call),
     }
+
+
+def rating_label(call: Call) -> str:
+    """What the panel says about the patient's satisfaction rating (F3.3)."""
+    if call.rating is not None:
+        return _("Patient's rating: %(rating)s/5") % {"rating": call.rating}
+    if call.rating_status == RatingStatus.OFFERED:
+        return str(_("The patient is rating the call"))
+    if call.rating_status == RatingStatus.UNRATED:
+        return str(_("No rating given"))
+    return ""
 
 
 def _send(group: str, message: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from careloop.accounts.models import Department, User
+from careloop.accounts.queries import visible_departments
 from careloop.contactcenter.choices import PhoneKind
 
 
@@ -29,4 +31,32 @@ class AgentPhoneForm(forms.Form):
             ("sip:", "sips:")
         ):
             self.add_error("uri", _("A fixed phone needs a SIP URI."))
+        return data
+
+
+class _DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class RatingReportForm(forms.Form):
+    """Filters of the satisfaction report: a period (hospital dates) and a department."""
+
+    date_from = forms.DateField(label=_("From"), required=False, widget=_DateInput())
+    date_to = forms.DateField(label=_("To"), required=False, widget=_DateInput())
+    department = forms.ModelChoiceField(
+        label=_("Department"), required=False, queryset=Department.objects.none()
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = visible_departments(user)  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end of the period is before its start."))
         return data

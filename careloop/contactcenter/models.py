@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from careloop.contactcenter.choices import CallState, Direction, PhoneKind
+from careloop.contactcenter.choices import CallState, Direction, PhoneKind, RatingStatus
 
 
 class AgentPhone(models.Model):
@@ -77,6 +78,17 @@ class Call(models.Model):
     cause = models.CharField(_("cause"), max_length=30, blank=True)
     sip_code = models.PositiveSmallIntegerField(_("SIP code"), null=True, blank=True)
     dial_result = models.CharField(max_length=20, blank=True)
+    # Post-call satisfaction (F3.3): the patient presses 1-5 after the nurse has left the call.
+    rating_status = models.CharField(
+        _("rating status"), max_length=10, choices=RatingStatus.choices, blank=True, default=""
+    )
+    rating = models.PositiveSmallIntegerField(
+        _("rating"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+    )
+    rated_at = models.DateTimeField(_("rated"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("call")

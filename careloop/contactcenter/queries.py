@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Avg, Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from careloop.accounts.models import User
-from careloop.contactcenter.choices import CallState, Direction, PhoneKind
+from careloop.accounts.choices import Role
+from careloop.accounts.models import Department, User
+from careloop.accounts.queries import department_filter
+from careloop.contactcenter.choices import CallState, Direction, PhoneKind, RatingStatus
 from careloop.contactcenter.models import AgentPhone, Call, Recording
 from careloop.followup.choices import Channel as FollowUpChannel
 from careloop.followup.choices import Outcome
 from careloop.followup.models import FollowUpRecord, Task
-from careloop.patients.models import Patient, PatientContact
+from careloop.patients.models import Encounter, Patient, PatientContact
 from careloop.patients.queries import TimelineEntry, visible_to
 
 
@@ -44,7 +48,11 @@ def get_visible_recording(user: User, pk: int) -> Recording:
 
 
 def calls_of_task(task: Task) -> QuerySet[Call]:
-    return Call.objects.filter(task=task).prefetch_related("recordings").order_by("-created_at")
+    return (
+        Call.objects.filter(task=task)
+        .prefetch_related("recordings__followup_record")
+        .order_by("-created_at")
+    )
 
 
 def timeline_entries(patient: Patient) -> list[TimelineEntry]:
@@ -157,3 +165,124 @@ def callback_match(number: str, *, now: dt.datetime | None = None) -> CallbackMa
     return CallbackMatch(
         _available(AgentPhone.objects.filter(user__is_active=True).order_by("pk")), patient, None
     )
+
+
+# --- post-call satisfaction report (F3.3) ---------------------------------------------------------
+
+RATING_REPORT_ROLES = frozenset({Role.SUPERVISOR, Role.LEADER, Role.ADMIN})
+_PUT_THROUGH = [RatingStatus.OFFERED, RatingStatus.RATED, RatingStatus.UNRATED]
+
+
+def can_view_ratings(user: User) -> bool:
+    """Supervisors, leaders and administrators read the satisfaction report."""
+    return bool(user.is_authenticated and (user.is_superuser or user.role in RATING_REPORT_ROLES))
+
+
+def call_department() -> Coalesce:
+    """The department a call counts for: its task's, else the patient's latest encounter's,
+    else the department that registered the patient."""
+    latest = (
+        Encounter.objects.filter(patient=OuterRef("patient_id"))
+        .order_by("-started_at", "-pk")
+        .values("department_id")[:1]
+    )
+    return Coalesce(
+        "task__department_id",
+        Subquery(latest),
+        "patient__registered_department_id",
+        output_field=IntegerField(),
+    )
+
+
+def rated_calls(
+    user: User,
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    department: Department | None = None,
+) -> QuerySet[Call]:
+    """Calls started between the two dates (inclusive, hospital time zone) in the user's
+    departments, with ``cc_department`` annotated."""
+    start = timezone.make_aware(dt.datetime.combine(date_from, dt.time.min))
+    end = timezone.make_aware(dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))
+    calls = (
+        Call.objects.annotate(cc_department=call_department())
+        .filter(created_at__gte=start, created_at__lt=end)
+        .filter(department_filter(user, "cc_department"))
+    )
+    if department is not None:
+        calls = calls.filter(cc_department=department.pk)
+    return calls
+
+
+def _rating_counts() -> dict[str, Any]:
+    counts: dict[str, Any] = {
+        "conversations": Count("pk", filter=Q(answered_at__isnull=False)),
+        "put_through": Count("pk", filter=Q(rating_status__in=_PUT_THROUGH)),
+        "rated": Count("pk", filter=Q(rating__isnull=False)),
+        "average": Avg("rating"),
+    }
+    for value in range(1, 6):
+        counts[f"r{value}"] = Count("pk", filter=Q(rating=value))
+    return counts
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    """Satisfaction figures of one group of calls (everyone, a department, a nurse)."""
+
+    label: str
+    conversations: int
+    put_through: int
+    rated: int
+    average: float | None
+    distribution: tuple[int, int, int, int, int]  # how many pressed 1, 2, 3, 4, 5
+
+    @property
+    def share_rated(self) -> float | None:
+        """Rated calls among those put through to the rating."""
+        return self.rated / self.put_through if self.put_through else None
+
+    @classmethod
+    def of(cls, label: str, row: dict[str, Any]) -> RatingRow:
+        average = row["average"]
+        return cls(
+            label=label,
+            conversations=row["conversations"],
+            put_through=row["put_through"],
+            rated=row["rated"],
+            average=round(float(average), 2) if average is not None else None,
+            distribution=tuple(row[f"r{v}"] for v in range(1, 6)),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class RatingReport:
+    total: RatingRow
+    departments: list[RatingRow]
+    nurses: list[RatingRow]
+
+
+def rating_report(calls: QuerySet[Call]) -> RatingReport:
+    """Average, count and share rated, distribution 1-5: overall, per department, per nurse.
+    Groups without a conversation are left out."""
+    counts = _rating_counts()
+    total = RatingRow.of(str(_("All calls")), calls.order_by().aggregate(**counts))
+    names = dict(Department.objects.values_list("pk", "name"))
+    departments = [
+        RatingRow.of(names.get(row["cc_department"], "—"), row)
+        for row in calls.order_by().values("cc_department").annotate(**counts)
+        if row["conversations"]
+    ]
+    departments.sort(key=lambda r: r.label)
+    agents = {
+        user.pk: str(user)
+        for user in User.objects.filter(pk__in=calls.order_by().values("agent_id"))
+    }
+    nurses = [
+        RatingRow.of(agents.get(row["agent_id"], "—"), row)
+        for row in calls.order_by().values("agent_id").annotate(**counts)
+        if row["conversations"]
+    ]
+    nurses.sort(key=lambda r: r.label)
+    return RatingReport(total, departments, nurses)

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from careloop.accounts.models import User
 from careloop.contactcenter import events, hooks, queries
-from careloop.contactcenter.choices import CallState, Direction, Leg, PhoneKind
+from careloop.contactcenter.choices import CallState, Direction, Leg, PhoneKind, RatingStatus
 from careloop.contactcenter.engine_client import EngineError, client
 from careloop.contactcenter.models import AgentPhone, Call, CallEvent, Recording, ScreenPopToken
 from careloop.followup.models import Task
@@ -141,9 +141,17 @@ def click_to_call(
 
 
 def hang_up(call: Call, *, acting_user: User) -> None:
-    """Hang up every leg of the call that is still up; the engine's events end the call."""
+    """Hang up every leg of the call that is still up; the engine's events end the call.
+    A plain hang-up never puts the patient through to the rating; a rating already under way
+    (the nurse has left) is left to finish."""
+    Call.objects.filter(
+        pk=call.pk, rating_status__in=[RatingStatus.NONE, RatingStatus.REQUESTED]
+    ).update(rating_status=RatingStatus.SKIPPED)
+    call.refresh_from_db(fields=["rating_status"])
     engine = client()
     legs = [leg for leg in (call.agent_leg_id, call.patient_leg_id) if leg]
+    if call.rating_status == RatingStatus.OFFERED:
+        legs = [leg for leg in legs if leg != call.patient_leg_id]
     unknown = 0
     for leg_id in legs:
         try:
@@ -156,6 +164,31 @@ def hang_up(call: Call, *, acting_user: User) -> None:
         _end(call, cause="cancelled")
     elif unknown == len(legs):
         _end(call, cause="lost")  # no event will come for legs the engine does not know
+
+
+def hang_up_for_rating(call: Call, *, acting_user: User) -> bool:
+    """End the nurse's side of a call in conversation and put the patient through to the
+    satisfaction rating (F3.3), whatever ``CC_RATING_AFTER_CALL`` says. A call not in
+    conversation is simply hung up. Returns whether the rating was asked for."""
+    asked = (
+        Call.objects.filter(
+            pk=call.pk,
+            state=CallState.TALKING,
+            rating_status__in=[RatingStatus.NONE, RatingStatus.REQUESTED],
+        )
+        .exclude(bridge_id="")
+        .exclude(agent_leg_id="")
+        .update(rating_status=RatingStatus.REQUESTED)
+    )
+    if not asked:
+        hang_up(call, acting_user=acting_user)
+        return False
+    try:
+        client().hangup(call.agent_leg_id)
+    except EngineError as exc:
+        if exc.code not in ("not_found", "call_ended", "wrong_state"):
+            raise
+    return True
 
 
 def _end(call: Call, *, cause: str, sip_code: int | None = None, dial_result: str = "") -> None:
@@ -188,6 +221,9 @@ _LOGGED_FIELDS = (
     "reason",
     "action",
     "dial_result",
+    "flow_id",
+    "outcome",
+    "node",
 )
 
 
@@ -285,14 +321,16 @@ def _handle_event(event: dict[str, Any], actions: list[Action]) -> None:
             call.dial_result = str(logged["dial_result"])[:20]
             call.save(update_fields=["dial_result"])
     CallEvent.objects.create(call=call, seq=seq, type=kind[:40], leg=leg, data=logged, at=at)
-    if call.state == CallState.ENDED and kind not in ("recording.finished",):
+    if kind == "recording.finished":
+        _on_recording(call, data)
+    elif kind == "flow.finished" and leg == Leg.PATIENT:
+        _on_flow_finished(call, data, event)
+    elif call.state == CallState.ENDED:
         return
-    if kind == "call.answered":
+    elif kind == "call.answered":
         _on_answered(call, leg, event, actions)
     elif kind == "call.ended":
         _on_ended(call, leg, data, event, actions)
-    elif kind == "recording.finished":
-        _on_recording(call, data)
     events.push_call(call)
 
 
@@ -339,7 +377,10 @@ def _dial_patient(call_id: int) -> None:
 def _bridge(call_id: int) -> None:
     call = Call.objects.get(pk=call_id)
     try:
-        bridge = client().bridge([call.agent_leg_id, call.patient_leg_id], record=True)
+        # The engine leaves the patient up when the nurse hangs up: she may go on to the rating.
+        bridge = client().bridge(
+            [call.agent_leg_id, call.patient_leg_id], record=True, hangup_on_exit=False
+        )
     except EngineError as exc:
         log.warning("call %s: bridging failed: %s", call.pk, exc.code)
         _end(call, cause=f"engine_{exc.code}")
@@ -369,6 +410,17 @@ def _hangup_quietly(leg_id: str) -> None:
             pass
 
 
+def rating_after_call() -> bool:
+    """Whether a patient is put through to the rating when the nurse simply hangs up (F3.3)."""
+    return bool(getattr(settings, "CC_RATING_AFTER_CALL", True))
+
+
+def _rating_wanted(call: Call) -> bool:
+    if call.rating_status == RatingStatus.REQUESTED:
+        return True
+    return call.rating_status == RatingStatus.NONE and rating_after_call()
+
+
 def _on_ended(
     call: Call, leg: str, data: dict[str, Any], event: dict[str, Any], actions: list[Action]
 ) -> None:
@@ -376,11 +428,91 @@ def _on_ended(
     call.ended_at = _event_time(event)
     call.cause = str(data.get("cause") or "")[:30]
     call.sip_code = data.get("sip_code")
-    call.save(update_fields=["state", "ended_at", "cause", "sip_code"])
+    fields = ["state", "ended_at", "cause", "sip_code"]
+    if (
+        leg == Leg.AGENT
+        and call.bridge_id
+        and call.answered_at is not None
+        and call.patient_leg_id
+        and _rating_wanted(call)
+    ):
+        # The nurse left a conversation: the patient stays on the line for the rating.
+        call.rating_status = RatingStatus.OFFERED
+        call.save(update_fields=[*fields, "rating_status"])
+        call_pk = call.pk
+        actions.append(lambda: _offer_rating(call_pk))
+        return
+    if call.rating_status == RatingStatus.REQUESTED:
+        call.rating_status = RatingStatus.SKIPPED
+        fields.append("rating_status")
+    call.save(update_fields=fields)
+    # The bridge does not hang up the others (hangup_on_exit false): the application does.
     other = call.patient_leg_id if leg == Leg.AGENT else call.agent_leg_id
-    if other and not call.bridge_id:
-        # Not bridged yet: the engine will not hang up the other leg for us.
+    if other:
         actions.append(lambda: _hangup_quietly(other))
+
+
+# --- post-call satisfaction rating (F3.3) ---------------------------------------------------------
+
+RATING_FLOW_ID = "cc-rating"
+RATING_PROMPT = (
+    "感谢您接听医院的随访电话。请对本次服务进行评价：非常满意请按5，满意请按4，一般请按3，"
+    "不满意请按2，非常不满意请按1。"
+)
+RATING_VALUES = ("1", "2", "3", "4", "5")
+
+
+def rating_flow() -> dict[str, Any]:
+    """The engine flow the patient hears after the nurse leaves (docs/engine.md#ivr-flows):
+    one key 1-5, one retry on silence or a wrong key, thanks, hang up."""
+    return {
+        "format": "careloop-flow/1",
+        "id": RATING_FLOW_ID,
+        "version": 1,
+        "name": "通话满意度评价",
+        "voice": "cmn",
+        "start": "ask",
+        "nodes": {
+            "ask": {
+                "type": "menu",
+                "say": RATING_PROMPT,
+                "options": {digit: "thanks" for digit in RATING_VALUES},
+                "var": "rating",
+                "timeout": 6,
+                "max_attempts": 2,
+                "no_input": "没有听到您的按键。",
+                "invalid": "您的输入有误。",
+                "on_failure": "goodbye",
+            },
+            "thanks": {"type": "hangup", "say": "感谢您的评价，祝您早日康复，再见。"},
+            "goodbye": {"type": "hangup", "say": "感谢您的接听，祝您早日康复，再见。"},
+        },
+    }
+
+
+def _offer_rating(call_id: int) -> None:
+    call = Call.objects.get(pk=call_id)
+    try:
+        client().run_flow(call.patient_leg_id, rating_flow(), variables={"cc_call": call.pk})
+    except EngineError as exc:
+        log.warning("call %s: the rating could not start: %s", call.pk, exc.code)
+        Call.objects.filter(pk=call.pk, rating_status=RatingStatus.OFFERED).update(
+            rating_status=RatingStatus.UNRATED
+        )
+        _hangup_quietly(call.patient_leg_id)
+
+
+def _on_flow_finished(call: Call, data: dict[str, Any], event: dict[str, Any]) -> None:
+    if data.get("flow_id") != RATING_FLOW_ID or call.rating_status != RatingStatus.OFFERED:
+        return
+    value = str((data.get("variables") or {}).get("rating") or "")
+    if value in RATING_VALUES:
+        call.rating = int(value)
+        call.rated_at = _event_time(event)
+        call.rating_status = RatingStatus.RATED
+    else:
+        call.rating_status = RatingStatus.UNRATED
+    call.save(update_fields=["rating", "rated_at", "rating_status"])
 
 
 def _on_recording(call: Call, data: dict[str, Any]) -> None:
@@ -530,7 +662,13 @@ def _reject_quietly(leg_id: str) -> None:
 
 def reconcile_calls(*, older_than: dt.timedelta = dt.timedelta(minutes=2)) -> int:
     """End calls the engine no longer knows (events lost: engine restart, webhook given up).
-    Returns how many were ended. Idempotent; an unreachable engine changes nothing."""
+    Returns how many were ended. Idempotent; an unreachable engine changes nothing.
+    A rating still "in progress" 10 minutes after the call (the flow lasts about a minute)
+    lost its events: it is closed as not rated."""
+    Call.objects.filter(
+        rating_status=RatingStatus.OFFERED,
+        ended_at__lt=timezone.now() - dt.timedelta(minutes=10),
+    ).update(rating_status=RatingStatus.UNRATED)
     engine = client()
     ended = 0
     stale = Call.objects.exclude(state=CallState.ENDED).filter(
@@ -549,3 +687,29 @@ def reconcile_calls(*, older_than: dt.timedelta = dt.timedelta(minutes=2)) -> in
             _end(call, cause="lost")
             ended += 1
     return ended
+
+
+# --- recordings and follow-up records -------------------------------------------------------------
+
+
+def link_recordings(record: Any) -> int:
+    """Attach to a newly recorded follow-up outcome the recordings of its task's calls made since
+    the task's previous outcome and not yet attached (the nurse records the outcome after hanging
+    up). Returns how many were attached."""
+    from careloop.followup.models import FollowUpRecord
+
+    previous = (
+        FollowUpRecord.objects.filter(task_id=record.task_id, recorded_at__lt=record.recorded_at)
+        .exclude(pk=record.pk)
+        .order_by("-recorded_at")
+        .values_list("recorded_at", flat=True)
+        .first()
+    )
+    recordings = Recording.objects.filter(
+        call__task_id=record.task_id,
+        followup_record__isnull=True,
+        call__created_at__lte=record.recorded_at,
+    )
+    if previous is not None:
+        recordings = recordings.filter(call__created_at__gte=previous)
+    return recordings.update(followup_record=record)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
 import re
+from collections.abc import Callable
+from functools import wraps
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import (
     FileResponse,
     Http404,
@@ -20,16 +26,21 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from careloop.accounts.decorators import AuthedRequest, permission_required
+from careloop.accounts.queries import visible_departments
 from careloop.audit.models import AuditAction
 from careloop.audit.services import record as audit
 from careloop.contactcenter import queries, services
 from careloop.contactcenter.engine_client import EngineError
-from careloop.contactcenter.forms import AgentPhoneForm, ClickToCallForm
+from careloop.contactcenter.forms import AgentPhoneForm, ClickToCallForm, RatingReportForm
 from careloop.contactcenter.models import AgentPhone
+from careloop.core.export import Column, export_xlsx
 from careloop.followup.queries import tasks_visible_to
 from careloop.patients.models import PatientContact
 from careloop.patients.queries import get_visible_patient
@@ -97,6 +108,21 @@ def call_hangup(request: AuthedRequest, pk: int) -> HttpResponse:
         services.hang_up(call, acting_user=request.user)
     except EngineError as exc:
         log.warning("hang-up of call %s failed: %s", call.pk, exc.code)
+    call.refresh_from_db()
+    if getattr(request, "htmx", False):
+        return render(request, "contactcenter/_call_status.html", {"call": call})
+    return redirect("contactcenter:call", pk=call.pk)
+
+
+@require_POST
+@permission_required("followup.work_task")
+def call_hangup_rating(request: AuthedRequest, pk: int) -> HttpResponse:
+    """End the nurse's side and put the patient through to the satisfaction rating (F3.3)."""
+    call = queries.get_visible_call(request.user, pk)
+    try:
+        services.hang_up_for_rating(call, acting_user=request.user)
+    except EngineError as exc:
+        log.warning("hang-up for rating of call %s failed: %s", call.pk, exc.code)
     call.refresh_from_db()
     if getattr(request, "htmx", False):
         return render(request, "contactcenter/_call_status.html", {"call": call})
@@ -192,3 +218,102 @@ def engine_events(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("bad body")
     services.handle_events([e for e in batch if isinstance(e, dict)])
     return JsonResponse({"ok": True})
+
+
+# --- satisfaction report (F3.3) -------------------------------------------------------------------
+
+View = Callable[..., HttpResponse]
+
+
+def ratings_permission(view: View) -> View:
+    """Supervisors, leaders and administrators (anonymous → login page, others → 403)."""
+
+    @wraps(view)
+    def wrapped(request: AuthedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not queries.can_view_ratings(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return login_required(wrapped)
+
+
+def _rating_selection(request: AuthedRequest) -> tuple[RatingReportForm, dict[str, Any]]:
+    """The filter form and what it selects; the last 30 days by default. A department the user
+    may not see is a 404, like another department's record."""
+    department_id = request.GET.get("department", "")
+    if department_id.isdigit() and not (
+        visible_departments(request.user).filter(pk=int(department_id)).exists()
+    ):
+        raise Http404("No such department")
+    form = RatingReportForm(request.GET or None, user=request.user)
+    today = timezone.localdate()
+    selection: dict[str, Any] = {
+        "date_from": today - dt.timedelta(days=29),
+        "date_to": today,
+        "department": None,
+    }
+    if form.is_bound and form.is_valid():
+        for key in selection:
+            if form.cleaned_data.get(key):
+                selection[key] = form.cleaned_data[key]
+        if selection["date_from"] > selection["date_to"]:
+            selection["date_from"] = selection["date_to"]
+    return form, selection
+
+
+def _report(request: AuthedRequest) -> tuple[RatingReportForm, dict[str, Any], Any]:
+    form, selection = _rating_selection(request)
+    calls = queries.rated_calls(request.user, **selection)
+    return form, selection, queries.rating_report(calls)
+
+
+@ratings_permission
+def ratings(request: AuthedRequest) -> HttpResponse:
+    form, selection, report = _report(request)
+    context = {
+        "form": form,
+        "selection": selection,
+        "report": report,
+        "values": range(1, 6),
+        "query": request.GET.urlencode(),
+        "after_call": services.rating_after_call(),
+    }
+    return render(request, "contactcenter/ratings.html", context)
+
+
+def _share(row: queries.RatingRow) -> float | None:
+    return round(row.share_rated, 4) if row.share_rated is not None else None
+
+
+RATING_COLUMNS = [
+    Column(gettext_lazy("Group"), "group", 10),
+    Column(gettext_lazy("Department or nurse"), "row.label", 20),
+    Column(gettext_lazy("Conversations"), "row.conversations", 12),
+    Column(gettext_lazy("Put through to the rating"), "row.put_through", 14),
+    Column(gettext_lazy("Rated"), "row.rated", 10),
+    Column(gettext_lazy("Share rated"), lambda item: _share(item["row"]), 12),
+    Column(gettext_lazy("Average rating"), "row.average", 12),
+    *[
+        Column(str(value), lambda item, i=value - 1: item["row"].distribution[i], 8)
+        for value in range(1, 6)
+    ],
+]
+
+
+@ratings_permission
+def ratings_export(request: AuthedRequest) -> HttpResponse:
+    _form, selection, report = _report(request)
+    rows = [{"group": _("Total"), "row": report.total}]
+    rows += [{"group": _("Department"), "row": row} for row in report.departments]
+    rows += [{"group": _("Nurse"), "row": row} for row in report.nurses]
+    name = "call-ratings-{}-{}".format(
+        selection["date_from"].strftime("%Y%m%d"), selection["date_to"].strftime("%Y%m%d")
+    )
+    response = export_xlsx(rows, RATING_COLUMNS, name)
+    audit(
+        AuditAction.EXPORT,
+        user=request.user,
+        detail={"list": "call_ratings", "rows": response.row_count},  # type: ignore[attr-defined]
+        request=request,
+    )
+    return response

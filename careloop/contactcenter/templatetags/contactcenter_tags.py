@@ -16,3 +16,14 @@ register = template.Library()
 def task_calls(task: Task) -> QuerySet[Call]:
     """The calls made for a follow-up task, newest first, with their recordings."""
     return calls_of_task(task)
+
+
+@register.filter
+def share(value: float | None) -> str:
+    """0.825 → "82.5%"; None → "—"."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+@register.filter
+def rating_average(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"

@@ -61,4 +61,28 @@ SCREENS = [
         other_department=lambda h: f"/cc/call/{make_patient_in(h.ortho).pk}/",
     ),
     Screen("cc_my_phone", lambda h: "/cc/phone/", allowed="alice", denied="erin"),
+    Screen(
+        "cc_call_hangup_rating",
+        lambda h: _call_url(h, "hangup/rating/"),
+        allowed="alice",
+        denied="erin",
+        other_department=lambda h: _ortho_call_url(h, "hangup/rating/"),
+        method="post",
+        ok_status=302,
+    ),
+    # supervisors, leaders and administrators; a department she cannot see is a 404
+    Screen(
+        "cc_ratings",
+        lambda h: "/cc/ratings/",
+        allowed="carol",
+        denied="alice",
+        other_department=lambda h: f"/cc/ratings/?department={h.ortho.pk}",
+    ),
+    Screen(
+        "cc_ratings_export",
+        lambda h: "/cc/ratings/export/",
+        allowed="carol",
+        denied="alice",
+        other_department=lambda h: f"/cc/ratings/export/?department={h.ortho.pk}",
+    ),
 ]

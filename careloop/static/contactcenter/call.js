@@ -15,7 +15,8 @@
     el.ccWatched = true;
     var state = el.querySelector(".cc-state");
     var duration = el.querySelector(".cc-duration");
-    var hangup = el.querySelector(".cc-hangup");
+    var hangups = el.querySelectorAll(".cc-hangup");
+    var rating = el.querySelector(".cc-rating");
     var answeredAt = null, ended = false, timer = null;
     var ws = new WebSocket(scheme + location.host + el.getAttribute("data-ws"));
     ws.onmessage = function (msg) {
@@ -27,8 +28,12 @@
       state.setAttribute("data-state", call.state);
       answeredAt = call.answered_at ? new Date(call.answered_at) : null;
       ended = call.state === "ended";
+      if (rating) {
+        rating.textContent = call.rating_label || "";
+        rating.setAttribute("data-rating-status", call.rating_status || "");
+      }
       if (ended) {
-        if (hangup) hangup.hidden = true;
+        hangups.forEach(function (form) { form.hidden = true; });
         duration.textContent = call.duration !== null ? fmt(call.duration) : "";
         if (call.recordings.length && !el.querySelector("audio")) {
           var list = el.querySelector(".cc-recordings");
