@@ -16,6 +16,7 @@ _READ = {
     "surveys.view_questionnaire",
     "surveys.view_response",
     "alerts.view_alert",
+    "outreach.view_contactpolicy",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -51,6 +52,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "patients.view_phoneblock",
             "patients.add_phoneblock",
             "patients.delete_phoneblock",
+            "outreach.change_contactpolicy",
         }
     ),
     Role.DOCTOR: frozenset(

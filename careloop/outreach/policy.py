@@ -154,7 +154,8 @@ def standing_refusal(patient: Patient, channel: str) -> Decision | None:
     return None
 
 
-def _counted(patient: Patient) -> Any:
+def counted_contacts(patient: Patient) -> Any:
+    """The contacts that count against the caps (made, not merely scheduled)."""
     return ContactAttempt.objects.filter(
         patient=patient, state__in=COUNTED_STATES, started_at__isnull=False
     )
@@ -193,7 +194,7 @@ def may_contact(
         )
     if purpose in UNCAPPED_PURPOSES:
         return ALLOWED
-    counted = _counted(patient).exclude(pk__in=list(exclude))
+    counted = counted_contacts(patient).exclude(pk__in=list(exclude))
     local = timezone.localtime(now)
     day_start = timezone.make_aware(dt.datetime.combine(local.date(), dt.time.min))
     today = counted.filter(started_at__gte=day_start).count()
