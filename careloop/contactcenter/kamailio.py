@@ -254,8 +254,53 @@ def parse_ul_dump(text: str) -> dict[str, tuple[str, dt.datetime]]:
     return found
 
 
+def _kamcmd(config: KamailioSettings, *args: str) -> str:
+    result = subprocess.run(
+        ["kamcmd", "-s", f"unix:{config.ctl_socket}", *args],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    return result.stdout
+
+
+def _loaded_users(config: KamailioSettings) -> set[str]:
+    """User names in the running Kamailio's ``users`` table (``htable.dump``)."""
+    names: set[str] = set()
+    for raw in _kamcmd(config, "htable.dump", "users").splitlines():
+        key, _, value = raw.strip().partition(":")
+        if key.strip() == "name":
+            names.add(value.strip())
+    return names
+
+
+def sync_users(config: KamailioSettings | None = None) -> int:
+    """Bring the running Kamailio's accounts up to date without a restart: every registered
+    AgentPhone's HA1 is set in the ``users`` table over the control socket (``htable.sets``),
+    accounts that no longer exist are deleted, and users.cfg is rewritten for the next start.
+    Returns the number of accounts loaded."""
+    config = config or KamailioSettings()
+    wanted: dict[str, str] = {}
+    phones = AgentPhone.objects.filter(kind=PhoneKind.REGISTERED).exclude(sip_password="")
+    for phone in phones:
+        if _SAFE.match(phone.sip_username):
+            wanted[phone.sip_username] = ha1(phone.sip_username, config.domain, phone.sip_password)
+    for name in sorted(_loaded_users(config) - set(wanted)):
+        _kamcmd(config, "htable.delete", "users", name)
+    for name, digest in sorted(wanted.items()):
+        _kamcmd(config, "htable.sets", "users", name, digest)
+    users = config.path / "users.cfg"
+    fd = os.open(users, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(render_users(config))
+    return len(wanted)
+
+
 def refresh_presence(config: KamailioSettings | None = None) -> int:
-    """Update every registered-kind AgentPhone from Kamailio's location table."""
+    """Load new or changed agent accounts into Kamailio, then update every registered-kind
+    AgentPhone from Kamailio's location table."""
     from careloop.contactcenter.services import update_presence
 
+    sync_users(config)
     return update_presence(registrations(config))

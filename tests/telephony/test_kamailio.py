@@ -107,3 +107,35 @@ def test_management_command_writes_the_configuration(hospital, tmp_path) -> None
         "1 sip:10.0.0.5:5070\n1 sip:10.0.0.6:5070\n"
     )
     assert "agent" in (tmp_path / "users.cfg").read_text()
+
+
+def test_a_phone_set_up_while_kamailio_runs_registers_within_the_presence_refresh(
+    hospital, settings, tmp_path, kamailio_factory, nurse_phone
+) -> None:
+    """users.cfg is read at start; new accounts reach the running Kamailio over its control
+    socket (htable.sets) on the next presence refresh — no restart."""
+    settings.CC_SIP_DOMAIN = "careloop.test"
+    kam_port = free_port()
+    config = kamailio.KamailioSettings(
+        listen=("127.0.0.1", kam_port),
+        domain="careloop.test",
+        engines=(("127.0.0.1", free_port()),),
+        directory=tmp_path / "kamailio",
+    )
+    old = services.save_agent_phone(hospital.bob, kind=PhoneKind.REGISTERED, acting_user=None)
+    kamailio_factory(kamailio.write_config(config))
+    assert kamailio._loaded_users(config) == {old.sip_username}
+
+    phone = services.save_agent_phone(hospital.alice, kind=PhoneKind.REGISTERED, acting_user=None)
+    AgentPhone.objects.filter(pk=old.pk).delete()
+    assert kamailio.refresh_presence(config) == 0
+    assert kamailio._loaded_users(config) == {phone.sip_username}
+    assert phone.sip_username in (config.path / "users.cfg").read_text()
+    nurse = nurse_phone(
+        "alice",
+        account=f"<sip:{phone.sip_username}@careloop.test>;auth_pass={phone.sip_password};"
+        f'outbound="sip:127.0.0.1:{kam_port}";regint=60;answermode=auto',
+    )
+    wait_until(lambda: "200 OK" in nurse.log(), timeout=10, what="the new phone to register")
+    assert kamailio.refresh_presence(config) == 1
+    assert AgentPhone.objects.get(user=hospital.alice).is_registered()
