@@ -139,3 +139,29 @@ def test_a_phone_set_up_while_kamailio_runs_registers_within_the_presence_refres
     wait_until(lambda: "200 OK" in nurse.log(), timeout=10, what="the new phone to register")
     assert kamailio.refresh_presence(config) == 1
     assert AgentPhone.objects.get(user=hospital.alice).is_registered()
+
+
+def test_embedded_mode_starts_kamailio_for_softphones(hospital, settings, tmp_path) -> None:
+    from careloop.core import sipproxy
+
+    settings.DATA_DIR = str(tmp_path)
+    said: list[str] = []
+    layout = sipproxy.SipLayout(kamailio_port=free_port(), engine_port=free_port())
+    services.save_agent_phone(hospital.alice, kind=PhoneKind.REGISTERED, acting_user=None)
+    child = sipproxy.start_kamailio(said.append, layout)
+    assert child is not None, said
+    try:
+        config = kamailio.KamailioSettings(
+            listen=(layout.host, layout.kamailio_port), directory=tmp_path / "kamailio"
+        )
+        assert config.ctl_socket.exists()
+        assert kamailio._loaded_users(config) == {f"agent{hospital.alice.pk}"}
+        assert layout.engine_env["CARELOOP_ENGINE_OUTBOUND_PROXY"].endswith(
+            f":{layout.kamailio_port}"
+        )
+        assert f":{layout.kamailio_port}" in sipproxy.softphone_help(layout, "careloop.local")
+        # the port is taken now: a second one says so instead of failing the demo
+        assert sipproxy.start_kamailio(said.append, layout) is None
+        assert "did not start" in said[-1]
+    finally:
+        child.stop()
