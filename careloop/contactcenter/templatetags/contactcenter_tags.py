@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 from django.db.models import QuerySet
 
+from careloop.contactcenter import queries
 from careloop.contactcenter.models import Call
 from careloop.contactcenter.queries import calls_of_task
 from careloop.followup.models import Task
@@ -27,3 +30,9 @@ def share(value: float | None) -> str:
 @register.filter
 def rating_average(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
+
+
+@register.filter
+def can_view_ratings(user: Any) -> bool:
+    """Whether the satisfaction report is for this user (supervisors, leaders, administrators)."""
+    return queries.can_view_ratings(user)
