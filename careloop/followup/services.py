@@ -835,14 +835,24 @@ def _apply_outcome(
     elif outcome == Outcome.CALL_BACK:
         task.next_attempt_at = callback_at
     else:  # no answer, busy
-        failed = task.records.filter(outcome__in=sorted(states.RETRY_OUTCOMES)).count()
+        # Attempts are counted per channel: the automated calls made before a step was handed to
+        # a nurse (``hand_to_nurse``) do not use up the nurse's attempts.
+        failed = task.records.filter(
+            outcome__in=sorted(states.RETRY_OUTCOMES), channel=task.channel
+        ).count()
         if failed >= task.plan.max_attempts:
-            _finish(
-                task,
-                states.UNREACHED,
-                now=now,
-                reason=_("Not reached after %(n)s attempts") % {"n": failed},
+            automated = (
+                task.records.filter(channel=Channel.IVR).exclude(outcome=Outcome.REACHED).count()
+                if task.channel != Channel.IVR
+                else 0
             )
+            if automated:
+                reason = _(
+                    "Not reached: %(auto)s automated calls and %(n)s nurse calls unanswered"
+                ) % {"auto": automated, "n": failed}
+            else:
+                reason = _("Not reached after %(n)s attempts") % {"n": failed}
+            _finish(task, states.UNREACHED, now=now, reason=reason)
         else:
             task.next_attempt_at = now + dt.timedelta(hours=task.plan.retry_interval_hours)
 
@@ -868,6 +878,83 @@ def _after_outcome(task: Task, outcome: str, *, acting_user: User | None, now: d
         _close_finished_enrollments(
             [task.enrollment_id], status=EnrollmentStatus.COMPLETED, reason="", now=now
         )
+
+
+# --- the automated-call ladder (issue 4 item 5; see states.py) ----------------------------------
+
+
+def record_automated_attempt(
+    task: Task, *, outcome: str, note: str = "", now: dt.datetime | None = None
+) -> FollowUpRecord:
+    """Record an automated call on an open step (channel "automated call") that did not finish
+    it: not answered, busy, wrong number, the patient asked for a nurse or to stop automated
+    calls. The step stays open and its state, attempts and retries are left alone: the dialler
+    keeps its own count (``ContactPolicy.automated_attempts``) and ``hand_to_nurse`` moves the
+    step on. Finishing answers go through ``record_outcome`` like a nurse's."""
+    now = now or timezone.now()
+    if outcome not in Outcome.values:
+        raise FollowupError(_("Unknown outcome %(outcome)s.") % {"outcome": outcome})
+    with transaction.atomic():
+        locked = Task.objects.select_for_update(of=("self",)).get(pk=task.pk)
+        if locked.status not in states.OPEN:
+            raise FollowupError(
+                _("This task is already finished (%(status)s).")
+                % {"status": locked.get_status_display()}
+            )
+        record = FollowUpRecord.objects.create(
+            task=locked,
+            outcome=outcome,
+            channel=Channel.IVR,
+            note=note,
+            recorded_by=None,
+            recorded_at=now,
+        )
+        locked.outcome = outcome
+        locked.save(update_fields=["outcome", "updated_at"])
+    task.refresh_from_db()
+    return record
+
+
+def hand_to_nurse(
+    task: Task,
+    *,
+    reason: str,
+    assignee: User | None = None,
+    now: dt.datetime | None = None,
+) -> Task:
+    """An automated step goes to a nurse: its channel becomes "nurse phone call", due now.
+
+    The nurse is ``assignee`` when given (she took the call), else the step's assignee, else the
+    plan's assignment (even distribution over the team, or the pool). She is notified with the
+    reason. The nurse has the plan's full attempts (counted per channel). A step not on the
+    automated channel, or finished, is left alone."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Task.objects.select_for_update(of=("self",)).select_related("plan").get(pk=task.pk)
+        if locked.status not in states.OPEN or locked.channel != Channel.IVR:
+            return locked
+        if assignee is not None:
+            locked.assignee = assignee
+        elif locked.assignee_id is None:
+            distributor = EvenDistributor.for_plan(locked.plan)
+            locked.assignee_id = distributor.next(1) if distributor else None
+        locked.channel = Channel.PHONE
+        locked.next_attempt_at = now
+        locked.save(update_fields=["channel", "assignee", "next_attempt_at", "updated_at"])
+        if locked.assignee_id is not None:
+            with translation.override(settings.LANGUAGE_CODE):
+                template = _("Task #%(id)s (%(plan)s) is yours to call: %(reason)s")
+                text = template % {"id": locked.pk, "plan": locked.plan.name, "reason": reason}
+            Notification.objects.create(
+                user_id=locked.assignee_id,
+                kind=NotificationKind.ASSIGNED,
+                task=locked,
+                created_at=now,
+                text=text[:300],
+            )
+    logger.info("task %s handed from the automated dialler to a nurse", locked.pk)
+    task.refresh_from_db()
+    return task
 
 
 # --- assignment and claims -----------------------------------------------------------------------
