@@ -5,6 +5,9 @@ careloop web [--port 8000]         the ASGI web app only
 careloop worker                    the Huey consumer
 careloop engine [...]              the telephony engine (no Django; see docs/engine.md)
 careloop import patients FILE      import patients from xlsx/csv (--json for a machine-readable report)
+careloop simulate-patients [...]   simulated patients' phones answering automated calls (demo; see
+                                   careloop/demo/simulator.py: --sip-listen 127.0.0.1:5090,
+                                   --answer-rate 0.7, --busy-rate, --no-answer-rate, --unwell-rate …)
 careloop manage ...                any Django management command
 """
 
@@ -37,6 +40,14 @@ def main(argv: list[str] | None = None) -> None:
         if not rest or rest[0] != "patients":
             sys.exit("usage: careloop import patients FILE [--json] [--mapping JSON]")
         _django(["import_patients", *rest[1:]])
+    elif command == "simulate-patients":
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "careloop.settings")
+        import django
+
+        django.setup()
+        from careloop.demo.simulator import main as simulate
+
+        sys.exit(simulate(rest))
     elif command in {"demo", "web", "worker"}:
         _django([{"demo": "demo", "web": "web", "worker": "run_huey"}[command], *rest])
     else:
