@@ -62,6 +62,7 @@ class TokenRequestSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    expires_at = serializers.DateTimeField(help_text="After this time the token is refused.")
 
 
 class DepartmentRefSerializer(serializers.ModelSerializer):

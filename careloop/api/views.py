@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from careloop.accounts.models import User
 from careloop.accounts.services import LoginError, attempt_login
 from careloop.api import serializers as s
+from careloop.api.authentication import ExpiringTokenAuthentication, issue_token, token_ttl
 from careloop.api.pagination import Pagination
 from careloop.api.permissions import ActionPermission
 from careloop.api.schema import ApiAutoSchema
@@ -127,9 +128,26 @@ class TokenView(APIView):
             raise serializers.ValidationError(
                 {"non_field_errors": [_("Wrong user name or password.")]}
             )
-        user = attempt.user
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token = issue_token(attempt.user)
+        return Response({"token": token.key, "expires_at": token.created + token_ttl()})
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return "Token"  # so a refused revocation is 401, not 403
+
+    @extend_schema(
+        operation_id="auth_token_destroy",
+        summary="Revoke the API token",
+        description="Deletes the token used for this request; the next call with it gets 401.",
+        request=None,
+        responses={204: None, 401: OpenApiResponse(description="Not authenticated.")},
+        tags=["auth"],
+    )
+    def delete(self, request: Request) -> Response:
+        token = ExpiringTokenAuthentication().authenticate(request)
+        if token is None:
+            raise exceptions.NotAuthenticated()
+        Token.objects.filter(key=token[1].key).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ApiViewSet(viewsets.GenericViewSet):

@@ -114,3 +114,38 @@ def test_session_login_works_for_the_browser(client, hospital):
     client.force_login(hospital.alice)
 
     assert client.get("/api/v1/patients/").status_code == 200
+
+
+def _login() -> dict:
+    return APIClient().post(URL, {"username": "alice", "password": PASSWORD}, format="json").json()
+
+
+def test_tokens_expire_and_a_new_login_issues_a_fresh_one(hospital, settings):
+    import datetime as dt
+
+    from rest_framework.authtoken.models import Token
+
+    settings.API_TOKEN_TTL_HOURS = 12
+    body = _login()
+    assert body["expires_at"]
+    Token.objects.filter(key=body["token"]).update(
+        created=Token.objects.get(key=body["token"]).created - dt.timedelta(hours=13)
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
+    refused = client.get("/api/v1/patients/")
+    assert refused.status_code == 401
+    assert "expired" in refused.json()["detail"]
+    fresh = _login()["token"]
+    assert fresh != body["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {fresh}")
+    assert client.get("/api/v1/patients/").status_code == 200
+
+
+def test_a_token_can_be_revoked(hospital):
+    token = _login()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.delete(URL).status_code == 204
+    assert client.get("/api/v1/patients/").status_code == 401
+    assert APIClient().delete(URL).status_code == 401
