@@ -201,13 +201,14 @@ def rated_calls(
     date_to: dt.date,
     department: Department | None = None,
 ) -> QuerySet[Call]:
-    """Calls started between the two dates (inclusive, hospital time zone) in the user's
-    departments, with ``cc_department`` annotated."""
+    """Nurses' calls started between the two dates (inclusive, hospital time zone) in the
+    user's departments, with ``cc_department`` annotated. Automated calls nobody took over
+    (no agent) are not the nurses' service and are left out."""
     start = timezone.make_aware(dt.datetime.combine(date_from, dt.time.min))
     end = timezone.make_aware(dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))
     calls = (
         Call.objects.annotate(cc_department=call_department())
-        .filter(created_at__gte=start, created_at__lt=end)
+        .filter(created_at__gte=start, created_at__lt=end, agent__isnull=False)
         .filter(department_filter(user, "cc_department"))
     )
     if department is not None:
@@ -217,7 +218,9 @@ def rated_calls(
 
 def _rating_counts() -> dict[str, Any]:
     counts: dict[str, Any] = {
-        "conversations": Count("pk", filter=Q(answered_at__isnull=False)),
+        "conversations": Count(
+            "pk", filter=Q(answered_at__isnull=False, agent_answered_at__isnull=False)
+        ),
         "put_through": Count("pk", filter=Q(rating_status__in=_PUT_THROUGH)),
         "rated": Count("pk", filter=Q(rating__isnull=False)),
         "average": Avg("rating"),

@@ -299,6 +299,7 @@ def rated(hospital) -> dict[str, Call]:
             nurse,
             patient,
             created_at=when,
+            agent_answered_at=when + dt.timedelta(seconds=5),
             answered_at=when + dt.timedelta(seconds=20) if answered else None,
             ended_at=when + dt.timedelta(minutes=3),
             rating=rating,
@@ -314,6 +315,7 @@ def rated(hospital) -> dict[str, Call]:
         "skipped": call(hospital.alice, cardio, status=RatingStatus.SKIPPED),
         "unanswered": call(hospital.alice, cardio, answered=False),
         "o1": call(hospital.bob, ortho, 1),
+        "automated": make_call(None, cardio, created_at=_at(DAY, 11), answered_at=_at(DAY, 11)),
         # 2026-03-09 23:30 in Shanghai is 15:30 UTC: the day before the period
         "before": call(hospital.alice, cardio, 2, when=_at(DAY - dt.timedelta(days=1), 23)),
         "after": call(hospital.alice, cardio, 3, when=_at(DAY + dt.timedelta(days=1), 0)),
