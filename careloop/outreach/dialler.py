@@ -325,12 +325,15 @@ def wake() -> None:
         log.warning("dispatcher not woken: %s", type(exc).__name__)
 
 
-def reconcile(*, older_than: dt.timedelta = dt.timedelta(minutes=30)) -> int:
+def reconcile(
+    *, older_than: dt.timedelta = dt.timedelta(minutes=30), now: dt.datetime | None = None
+) -> int:
     """End attempts whose call the engine no longer knows (events lost): they would hold a place
     in the concurrency limit for ever. Returns how many. An unreachable engine changes nothing."""
+    now = now or timezone.now()
     engine = client()
     ended = 0
-    stale = active_attempts().filter(started_at__lt=timezone.now() - older_than)
+    stale = active_attempts().filter(started_at__lt=now - older_than)
     for attempt in stale:
         if attempt.leg_id:
             try:
@@ -343,10 +346,11 @@ def reconcile(*, older_than: dt.timedelta = dt.timedelta(minutes=30)) -> int:
                 continue
         with transaction.atomic():
             locked = ContactAttempt.objects.select_for_update().get(pk=attempt.pk)
-            if finish(locked, result="failed", reason=_("The call's end was never reported.")):
+            reason = _("The call's end was never reported.")
+            if finish(locked, result="failed", reason=reason, now=now):
                 ended += 1
             if locked.call_id:
                 Call.objects.filter(pk=locked.call_id).exclude(state=CallState.ENDED).update(
-                    state=CallState.ENDED, ended_at=timezone.now(), cause="lost"
+                    state=CallState.ENDED, ended_at=now, cause="lost"
                 )
     return ended

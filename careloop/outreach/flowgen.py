@@ -231,6 +231,7 @@ def build_flow(
         "现在方便接受随访请按1，不方便请按2，转人工服务请按0，"
         "如不希望再接到此类自动随访电话请按9。",
         "var": "consent",
+        "barge_in": True,
         "options": {
             "1": guard_name(0),
             "2": {"next": "not_now", "set": {"outreach_result": "no_consent"}},
@@ -268,6 +269,7 @@ def build_flow(
                 "type": "menu",
                 "say": prompt,
                 "var": var,
+                "barge_in": True,
                 "options": options,
                 "on_failure": next_node,
             }
@@ -282,6 +284,7 @@ def build_flow(
                 "type": "gather",
                 "say": prompt,
                 "var": var,
+                "barge_in": True,
                 "min_digits": 1,
                 "max_digits": len(pairs),
                 "terminators": "#",
@@ -294,6 +297,7 @@ def build_flow(
                 "type": "gather",
                 "say": f"{text}{_number_prompt(question)}",
                 "var": var,
+                "barge_in": True,
                 "min_digits": 1,
                 "max_digits": 8,
                 "terminators": "#",
