@@ -47,7 +47,10 @@ class RatingReportForm(forms.Form):
     date_from = forms.DateField(label=_("From"), required=False, widget=_DateInput())
     date_to = forms.DateField(label=_("To"), required=False, widget=_DateInput())
     department = forms.ModelChoiceField(
-        label=_("Department"), required=False, queryset=Department.objects.none()
+        label=_("Department"),
+        required=False,
+        queryset=Department.objects.none(),
+        empty_label=_("All departments"),
     )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:

@@ -267,6 +267,29 @@ def _report(request: AuthedRequest) -> tuple[RatingReportForm, dict[str, Any], A
     return form, selection, queries.rating_report(calls)
 
 
+RATING_LABELS = {
+    1: gettext_lazy("Very dissatisfied"),
+    2: gettext_lazy("Dissatisfied"),
+    3: gettext_lazy("Neutral"),
+    4: gettext_lazy("Satisfied"),
+    5: gettext_lazy("Very satisfied"),
+}
+
+
+def _distribution(row: queries.RatingRow) -> list[dict[str, Any]]:
+    """Bars of the 1-5 distribution, 5 first, widths relative to the largest."""
+    top = max(row.distribution) or 1
+    return [
+        {
+            "value": value,
+            "label": RATING_LABELS[value],
+            "count": row.distribution[value - 1],
+            "width": round(100 * row.distribution[value - 1] / top),
+        }
+        for value in range(5, 0, -1)
+    ]
+
+
 @ratings_permission
 def ratings(request: AuthedRequest) -> HttpResponse:
     form, selection, report = _report(request)
@@ -275,6 +298,7 @@ def ratings(request: AuthedRequest) -> HttpResponse:
         "selection": selection,
         "report": report,
         "values": range(1, 6),
+        "distribution": _distribution(report.total),
         "query": request.GET.urlencode(),
         "after_call": services.rating_after_call(),
     }
