@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "careloop.contactcenter",
     "careloop.alerts",
     "careloop.outreach",
+    "careloop.campaigns",
     "careloop.api",
 ]
 
@@ -186,6 +187,9 @@ else:
 # Telephony engine (see docs/engine.md).
 ENGINE_URL = env_str("CARELOOP_ENGINE_URL", "http://127.0.0.1:8765")
 ENGINE_TOKEN = env_str("CARELOOP_ENGINE_TOKEN", "")
+# What the engine dials for a patient's number (docs/contactcenter.md): the bare number, or a URI
+# pattern such as "sip:{number}@10.0.0.9". ``careloop demo`` points it at the patient simulator.
+CC_PATIENT_DIAL = env_str("CARELOOP_PATIENT_DIAL", "{number}")
 
 # Logging never includes personal data: loggers get ids, not names or numbers.
 LOGGING = {

@@ -166,6 +166,37 @@ def start_engine(
     return child
 
 
+def simulator_argv(sip_listen: str) -> list[str]:
+    """``careloop simulate-patients``: the demo's patients' phones (careloop/demo/simulator.py)."""
+    return [sys.executable, "-m", "careloop.cli", "simulate-patients", "--sip-listen", sip_listen]
+
+
+def start_simulator(say: Say, *, sip_listen: str, settle: float = 1.0) -> Child | None:
+    """Start the patient simulator as a child and dial patients there (demo only).
+
+    The web app and the worker live in this process, so ``settings.CC_PATIENT_DIAL`` set here is
+    what every automated and click-to-call dial uses — unless ``CARELOOP_PATIENT_DIAL`` names a
+    real route, which is kept.
+    """
+    try:
+        child = start_child("patients", simulator_argv(sip_listen))
+    except OSError as exc:
+        say(f"注意 Note: 模拟患者无法启动 The patient simulator could not start: {exc}")
+        return None
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline and child.alive():
+        time.sleep(0.1)
+    if not child.alive():
+        say(
+            "注意 Note: 模拟患者已退出 The patient simulator exited "
+            f"(code {child.process.returncode}); automated calls will not be answered."
+        )
+        return None
+    if not os.environ.get("CARELOOP_PATIENT_DIAL"):
+        settings.CC_PATIENT_DIAL = f"sip:{{number}}@{sip_listen}"
+    return child
+
+
 def _engine_token() -> str:
     """The engine API's bearer token: the configured one, else a fresh one for this run.
 
@@ -262,8 +293,13 @@ def run_embedded(
     worker_threads: int = 2,
     access_log: bool = False,
     on_started: Callable[[], None] | None = None,
+    simulator: str = "",
 ) -> int:
-    """Start engine, worker and web server; return when a signal stops them (exit status)."""
+    """Start engine, worker and web server; return when a signal stops them (exit status).
+
+    ``simulator``: SIP address (HOST:PORT) of simulated patients' phones to start with the engine
+    (``careloop demo``); empty for none.
+    """
     children: list[Child] = []
     worker = Worker(workers=worker_threads)
     status = 0
@@ -279,6 +315,10 @@ def run_embedded(
                 )
                 if child is not None:
                     children.append(child)
+                    if simulator:
+                        patients = start_simulator(say, sip_listen=simulator)
+                        if patients is not None:
+                            children.append(patients)
             worker.start()
             serve(host=host, port=port, access_log=access_log, on_started=on_started)
         except Stop as stop:

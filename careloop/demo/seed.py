@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from careloop.accounts.models import Department, User
-from careloop.demo import data, history, people
+from careloop.demo import automated, data, history, people
 from careloop.followup.models import Plan, PlanStep, Team
 from careloop.patients.choices import EncounterKind, Relation
 from careloop.patients.models import (
@@ -541,10 +541,12 @@ def seed_demo(*, now: dt.datetime | None = None, patients: int = 2000) -> dict[s
         users = _staff(departments, counts)
         teams = _teams(departments, users, counts)
         questionnaires = _questionnaires(users)
-        _plans(departments, users, teams, questionnaires, counts)
+        _plans(departments, users, teams, questionnaires, counts)  # nurses' plans
         if _patients(rng, today, patients, departments, users, counts):
             undone = [_card(number) for number, row in enumerate(ANCHORED, start=1) if row[3]]
             untouched = set(Patient.objects.filter(card_no__in=undone).values_list("pk", flat=True))
             counts.update(history.simulate(rng, now=now, days=HISTORY_DAYS, untouched=untouched))
+        # After the history: automated follow-up calls due today for the simulated patients.
+        automated.seed(departments, users, teams, counts, now=now)
     logger.info("demo hospital seeded: %s", dict(counts) or "nothing to do")
     return dict(counts)

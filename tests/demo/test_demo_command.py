@@ -89,6 +89,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         "DATABASE_URL": f"sqlite:///{data_dir / 'careloop.sqlite3'}",
         "CARELOOP_ENGINE_URL": f"http://127.0.0.1:{_free_port()}",
         "CARELOOP_ENGINE_SIP_LISTEN": f"127.0.0.1:{_free_port(socket.SOCK_DGRAM)}",
+        "CARELOOP_SIMULATOR_SIP_LISTEN": f"127.0.0.1:{_free_port(socket.SOCK_DGRAM)}",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("REDIS_URL", None)  # embedded mode
@@ -140,6 +141,9 @@ def test_demo_starts_everything_serves_the_app_and_stops_on_sigterm(demo: Demo) 
     assert data.PASSWORD in output
     assert all(name in output for name in data.LOGIN_ROLES)
     assert '"event": "ready"' in output or "telephony engine" in output
+    if '"event": "ready"' in output:  # the engine runs: so do the simulated patients
+        assert "Simulated patients: SIP 127.0.0.1:" in output
+        assert "outreach/policy/" in output
 
     demo.process.send_signal(signal.SIGTERM)
     assert demo.process.wait(STOP_TIMEOUT) == 0, demo.output()

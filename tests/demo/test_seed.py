@@ -190,3 +190,30 @@ def test_history_has_answers_retries_and_a_few_overdue_tasks(demo: dict) -> None
         r.submitted_at == r.followup_record.recorded_at
         for r in Response.objects.select_related("followup_record")
     )
+
+
+@pytest.mark.django_db
+def test_automated_follow_up_calls_are_due_today_within_an_all_day_policy(demo: dict) -> None:
+    from careloop.demo import automated
+    from careloop.followup.choices import Channel
+    from careloop.outreach import policy
+    from careloop.surveys import schema
+
+    rules = policy.current_policy()
+    assert rules.windows == automated.DEMO_POLICY["windows"]
+    assert policy.in_contact_hours(NOW.replace(hour=3), rules)  # the demo calls at any hour
+    assert policy.in_contact_hours(NOW.replace(hour=23, minute=30), rules)
+    plans = Plan.objects.filter(name=automated.PLAN_NAME)
+    assert set(plans.values_list("department__code", flat=True)) == set(automated.AUTOMATED_PLANS)
+    for plan in plans:
+        assert [(s.day_offset, s.channel) for s in plan.steps.all()] == [(3, Channel.IVR)]
+    due = Task.objects.filter(channel=Channel.IVR).filter(
+        states.status_filter(states.ACTIONABLE, TODAY)
+    )
+    assert 0 < due.count() <= PATIENTS // 10  # a few with 120 patients, a few dozen with 2,000
+    assert demo["automated follow-up tasks"] >= due.count()
+    # Every question of the automated questionnaire can be answered with the keypad.
+    step = plans.first().steps.get()
+    definition = step.questionnaire.versions.get(published_at__isnull=False).definition
+    for question in schema.questions(definition):
+        assert schema.keypad_choices(question) or question["type"] == "number", question["key"]

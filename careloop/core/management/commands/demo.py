@@ -6,6 +6,7 @@ web app, the background worker and — when installed — the telephony engine u
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,16 @@ class Command(BaseCommand):
             "--patients", type=int, default=2000, help="patients in a new demo hospital"
         )
         parser.add_argument("--no-engine", action="store_true", help="do not start the engine")
+        parser.add_argument(
+            "--no-simulator",
+            action="store_true",
+            help="do not start the simulated patients' phones (automated calls then go nowhere)",
+        )
+        parser.add_argument(
+            "--simulator-sip",
+            default=os.environ.get("CARELOOP_SIMULATOR_SIP_LISTEN", "127.0.0.1:5090"),
+            help="SIP address of the simulated patients' phones (HOST:PORT)",
+        )
         parser.add_argument("--worker-threads", type=int, default=2)
         parser.add_argument(
             "--access-log",
@@ -53,7 +64,10 @@ class Command(BaseCommand):
             engine=not options["no_engine"],
             worker_threads=options["worker_threads"],
             access_log=options["access_log"],
-            on_started=lambda: self.banner(options["host"], options["port"]),
+            on_started=lambda: self.banner(
+                options["host"], options["port"], simulator=options["simulator_sip"]
+            ),
+            simulator="" if options["no_simulator"] else options["simulator_sip"],
         )
         self.stdout.write("CareLoop 已停止 CareLoop stopped.")
         if status:
@@ -107,7 +121,7 @@ class Command(BaseCommand):
                 [msgfmt, "--check-format", "-o", str(po.with_suffix(".mo")), str(po)], check=False
             )
 
-    def banner(self, host: str, port: int) -> None:
+    def banner(self, host: str, port: int, *, simulator: str = "") -> None:
         shown = "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
         url = f"http://{shown}:{port}/"
         width = max(len(name) for name in data.LOGIN_ROLES) + 2
@@ -119,9 +133,29 @@ class Command(BaseCommand):
             f"  演示账号 Demo logins — 密码 password: {data.PASSWORD}",
             *(f"    {name.ljust(width)}{role}" for name, role in data.LOGIN_ROLES.items()),
             "",
+            *self.simulator_lines(url, simulator),
             "  按 Ctrl-C 停止 Press Ctrl-C to stop.",
             "=" * 72,
             "",
         ]
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
+
+    @staticmethod
+    def simulator_lines(url: str, simulator: str) -> list[str]:
+        """What the banner says about the simulated patients, when automated calls reach them."""
+        if not simulator or settings.CC_PATIENT_DIAL != f"sip:{{number}}@{simulator}":
+            return []
+        return [
+            f"  模拟患者 Simulated patients: SIP {simulator}",
+            "    自动电话随访拨给模拟患者：约七成接听并按键回答（部分报告发热，触发异常预警），"
+            "其余占线、无人接听或空号（转护士跟进）。",
+            "    Automated follow-up calls go to simulated patients: about 70 % answer and press "
+            "their answers (some report a fever and raise an alert); the others are busy, never "
+            "answer or are wrong numbers (handed to nurses).",
+            "    几分钟后查看 Look after a few minutes: "
+            f"{url}followup/ (supervisor), {url}alerts/ (doctor_cardio / admin)",
+            "    演示的联系时段为全天；真实医院请在联系策略页面设置自己的时段 "
+            f"The demo calls at any hour; a real hospital sets its contact hours at {url}outreach/policy/",
+            "",
+        ]
