@@ -73,6 +73,8 @@ def timeline_entries(patient: Patient) -> list[TimelineEntry]:
             detail = _("Not answered (%(cause)s)") % {
                 "cause": call.cause or call.get_state_display()
             }
+        if call.rating is not None:
+            detail += " · " + _("Patient's rating: %(rating)s/5") % {"rating": call.rating}
         recording = next(iter(call.recordings.all()), None)
         url = f"/cc/recordings/{recording.pk}/" if recording is not None else ""
         entries.append(TimelineEntry(call.created_at, "call", title, detail, url))

@@ -146,7 +146,7 @@ def hang_up(call: Call, *, acting_user: User) -> None:
     (the nurse has left) is left to finish."""
     Call.objects.filter(
         pk=call.pk, rating_status__in=[RatingStatus.NONE, RatingStatus.REQUESTED]
-    ).update(rating_status=RatingStatus.SKIPPED)
+    ).exclude(state=CallState.ENDED).update(rating_status=RatingStatus.SKIPPED)
     call.refresh_from_db(fields=["rating_status"])
     engine = client()
     legs = [leg for leg in (call.agent_leg_id, call.patient_leg_id) if leg]
@@ -443,7 +443,7 @@ def _on_ended(
         actions.append(lambda: _offer_rating(call_pk))
         return
     if call.rating_status == RatingStatus.REQUESTED:
-        call.rating_status = RatingStatus.SKIPPED
+        call.rating_status = RatingStatus.NONE  # the patient left before the nurse's side ended
         fields.append("rating_status")
     call.save(update_fields=fields)
     # The bridge does not hang up the others (hangup_on_exit false): the application does.

@@ -174,6 +174,28 @@ def test_a_plain_hang_up_hangs_up_both_and_offers_no_rating(hospital, engine):
     assert [c for c in engine.commands if c[0] == "run_flow"] == []
 
 
+def test_hanging_up_an_ended_call_does_not_mark_it(hospital, engine):
+    call = make_call(hospital.alice, make_patient_in(hospital.cardio), agent_leg_id=AGENT)
+    services.hang_up(call, acting_user=hospital.alice)
+    call.refresh_from_db()
+    assert call.rating_status == RatingStatus.NONE
+
+
+def test_the_timeline_shows_the_rating(hospital):
+    patient = make_patient_in(hospital.cardio)
+    now = timezone.now()
+    make_call(
+        hospital.alice,
+        patient,
+        answered_at=now - dt.timedelta(minutes=3),
+        ended_at=now,
+        rating=5,
+        rating_status=RatingStatus.RATED,
+    )
+    [entry] = queries.timeline_entries(patient)
+    assert "5/5" in entry.detail
+
+
 def test_patient_hanging_up_first_hangs_up_the_nurse(hospital, engine):
     call = _talking_call(hospital)
     engine.commands.clear()
