@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -168,24 +169,52 @@ def start_engine(
 
 def simulator_argv(sip_listen: str) -> list[str]:
     """``careloop simulate-patients``: the demo's patients' phones (careloop/demo/simulator.py)."""
-    return [sys.executable, "-m", "careloop.cli", "simulate-patients", "--sip-listen", sip_listen]
+    # Patients listen a little before each answer, so the recordings hold the questions too.
+    return [
+        sys.executable,
+        "-m",
+        "careloop.cli",
+        "simulate-patients",
+        "--sip-listen",
+        sip_listen,
+        "--think-time",
+        "2.5",
+    ]
 
 
-def start_simulator(say: Say, *, sip_listen: str, settle: float = 1.0) -> Child | None:
+def _udp_port_taken(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host or "127.0.0.1", int(port)))
+        except OSError:
+            return True
+    return False
+
+
+def start_simulator(say: Say, *, sip_listen: str, settle: float = 20.0) -> Child | None:
     """Start the patient simulator as a child and dial patients there (demo only).
 
     The web app and the worker live in this process, so ``settings.CC_PATIENT_DIAL`` set here is
     what every automated and click-to-call dial uses — unless ``CARELOOP_PATIENT_DIAL`` names a
     real route, which is kept.
     """
+    if _udp_port_taken(sip_listen):
+        say(
+            f"注意 Note: {sip_listen} 已被占用，模拟患者未启动。"
+            f"{sip_listen} is in use; the patient simulator was not started "
+            "(careloop demo --simulator-sip HOST:PORT picks another address)."
+        )
+        return None
     try:
         child = start_child("patients", simulator_argv(sip_listen))
     except OSError as exc:
         say(f"注意 Note: 模拟患者无法启动 The patient simulator could not start: {exc}")
         return None
+    # Ready when its engine listens for SIP (the worker dials as soon as it starts).
     deadline = time.monotonic() + settle
-    while time.monotonic() < deadline and child.alive():
-        time.sleep(0.1)
+    while time.monotonic() < deadline and child.alive() and not _udp_port_taken(sip_listen):
+        time.sleep(0.2)
     if not child.alive():
         say(
             "注意 Note: 模拟患者已退出 The patient simulator exited "

@@ -280,40 +280,51 @@ def persona_answers(definition: Mapping[str, Any], *, unwell: bool) -> dict[str,
 
 
 def _number_keys(value: Any) -> str:
-    """A number keyed in: digits, ``*`` for the decimal point, ``#`` to finish."""
+    """A number keyed in: digits, ``*`` for the decimal point, ``#`` to finish (flowgen's gather
+    pattern ``[0-9]{1,5}(\\*[0-9]{1,2})?``)."""
     text = format(Decimal(str(value)).normalize(), "f")
     return text.replace(".", "*").lstrip("-") + "#"
 
 
 def keys_for_answers(version: Any, answers: Mapping[str, Any]) -> list[str]:
-    """The keys, one string per question asked, that give ``answers`` in the automated flow built
-    for ``version`` (a ``QuestionnaireVersion`` or a definition). Questions the flow cannot ask
-    by keypad are skipped; skip logic follows the answers (as the flow's does)."""
+    """The keys, one string per question asked, that give ``answers`` in the automated flow
+    ``careloop.outreach.flowgen`` builds for ``version`` (a ``QuestionnaireVersion`` or a
+    definition), consent not included.
+
+    Only the questions flowgen asks (``asked_questions``: keypad-answerable, skip logic the flow
+    can decide), and of those the ones shown for these answers — the flow's ``switch`` nodes
+    follow the same answers. Menus (single choice, yes/no, ratings up to 9) take one digit;
+    multiple choice the options' digits then ``#`` (``0#`` for none); numbers their digits with
+    ``*`` for the decimal point, then ``#``. An asked question without an answer gets no key
+    (the flow then moves on after its timeout).
+    """
+    from careloop.outreach import flowgen
     from careloop.surveys import schema
 
     definition = getattr(version, "definition", version)
+    asked = {q["key"] for q in flowgen.asked_questions(definition)}
     keys: list[str] = []
     for question in schema.visible_questions(definition, answers):
         key = question["key"]
-        if key not in answers:
+        if key not in asked or key not in answers:
             continue
         value = answers[key]
-        keypad = schema.keypad_choices(question)
-        qtype = question.get("type")
-        if qtype == "multiple":
-            chosen = value if isinstance(value, list) else [value]
-            keys.append(_multiple_keys(question, chosen))
-        elif keypad is not None:
+        kind = flowgen.keypad_kind(question)
+        if kind == "menu":
+            keypad = schema.keypad_choices(question) or {}
             digit = next((d for d, v in keypad.items() if v == value), None)
             if digit is not None:
                 keys.append(digit)
-        elif qtype in ("number", "rating"):
+        elif kind == "multiple":
+            chosen = value if isinstance(value, list) else [value]
+            keys.append(_multiple_keys(question, chosen))
+        elif kind == "number":
             keys.append(_number_keys(value))
-    return [k for k in keys if k]
+    return keys
 
 
 def _multiple_keys(question: Mapping[str, Any], chosen: list[Any]) -> str:
-    """A "tick all that apply" question: the options' keys, then ``#`` (``#`` alone: none)."""
+    """A "tick all that apply" question: the options' keys then ``#``; ``0#`` for none."""
     from careloop.surveys.schema import option_dtmf
 
     digits = [
@@ -321,7 +332,7 @@ def _multiple_keys(question: Mapping[str, Any], chosen: list[Any]) -> str:
         for i, option in enumerate(question.get("options") or [])
         if option.get("value") in chosen
     ]
-    return "".join(digits) + "#"
+    return ("".join(digits) or "0") + "#"
 
 
 @dataclass
@@ -368,24 +379,12 @@ def _plan_from_database(number: str, persona: Persona) -> CallPlan:
     if version is None:
         return CallPlan(keys=["1"], about=str(attempt.purpose), attempt_id=attempt.pk)
     answers = persona_answers(version.definition, unwell=persona.unwell)
-    keys = _flowgen_keys(version, answers)
+    keys = keys_for_answers(version, answers)
     return CallPlan(
         keys=["1", *keys],
-        about=f"{attempt.purpose} questionnaire {version.questionnaire_id} v{version.number}",
+        about=f"{attempt.purpose} {version.questionnaire.code} v{version.number}",
         attempt_id=attempt.pk,
     )
-
-
-def _flowgen_keys(version: Any, answers: Mapping[str, Any]) -> list[str]:
-    """flowgen's own mapping from answers to keys when it has one, else ``keys_for_answers``."""
-    try:
-        from careloop.outreach import flowgen
-    except ImportError:
-        return keys_for_answers(version, answers)
-    mapper = getattr(flowgen, "keys_for_answers", None)
-    if mapper is None:
-        return keys_for_answers(version, answers)
-    return [str(k) for k in mapper(version, answers)]
 
 
 # --- the controller --------------------------------------------------------------------------------
@@ -436,6 +435,7 @@ class Simulator:
         key_gap: float = 0.4,
         key_start: float = 1.0,
         max_call_seconds: float = 600.0,
+        think_time: float = 0.0,
         planner: Callable[[str, Persona], CallPlan] | None = None,
         answer_delay: float | None = None,
         engine_log: str | None = None,
@@ -447,6 +447,7 @@ class Simulator:
         self.key_gap = key_gap
         self.key_start = key_start
         self.max_call_seconds = max_call_seconds
+        self.think_time = think_time
         self.planner = planner or plan_from_database
         self.answer_delay = answer_delay
         self._own_dir = data_dir is None
@@ -606,7 +607,15 @@ class Simulator:
         response = await self._http.post(f"/calls/{call_id}/{command}", json=body or {})
         if response.status_code >= 400:
             code = (response.json().get("error") or {}).get("code", response.status_code)
-            log.info("call %s: %s refused (%s)", call_id[:8], command, code)
+            # The engine rings inbound calls by itself: a "ring" refused as wrong_state is normal.
+            quiet = command == "ring" and code == "wrong_state"
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
+                "call %s: %s refused (%s)",
+                call_id[:8],
+                command,
+                code,
+            )
             return False
         return True
 
@@ -652,6 +661,8 @@ class Simulator:
         if await self._until(ended, self.key_start):
             return
         for group in plan.keys:
+            if self.think_time and await self._until(ended, self.think_time):
+                return  # listening to the question before answering it
             for digit in group:
                 if ended.is_set() or not await self._command(
                     call_id, "dtmf", {"digits": digit, "method": "rfc4733"}
@@ -771,6 +782,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--key-gap", type=float, default=0.4, help="seconds between key presses")
     parser.add_argument("--answer-delay", type=float, default=None, help="ring seconds (fixed)")
+    parser.add_argument(
+        "--think-time",
+        type=float,
+        default=0.0,
+        help="seconds spent listening before each answer (0: type ahead at once)",
+    )
     parser.add_argument("--max-call-seconds", type=float, default=600)
     parser.add_argument("--salt", default="careloop", help="changes who does what")
     parser.add_argument("--data-dir", default=None, help="the engine's data (default: temporary)")
@@ -802,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
         key_gap=options.key_gap,
         answer_delay=options.answer_delay,
         max_call_seconds=options.max_call_seconds,
+        think_time=options.think_time,
     )
 
     async def body() -> None:
