@@ -113,7 +113,7 @@ def schedule_due_tasks(*, now: dt.datetime | None = None, limit: int = 2000) -> 
     )
     rules = policy.current_policy()
     count = 0
-    for task in tasks:
+    for task in list(tasks):
         made = _automated_attempts(task).filter(state=AttemptState.ENDED).count()
         if made >= rules.automated_attempts:
             followup.hand_to_nurse(task, reason=_unreached_reason(made), now=now)

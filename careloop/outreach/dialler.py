@@ -192,7 +192,7 @@ def _claim_next(now: dt.datetime) -> ContactAttempt | None:
             .order_by("-priority", "not_before", "pk")
         )
         campaign_counts: dict[Any, int] = {}
-        for attempt in due[:BATCH]:
+        for attempt in list(due[:BATCH]):
             if _campaign_full(attempt, campaign_counts):
                 continue
             if not attempt.patient.phone:
@@ -334,7 +334,7 @@ def reconcile(
     engine = client()
     ended = 0
     stale = active_attempts().filter(started_at__lt=now - older_than)
-    for attempt in stale:
+    for attempt in list(stale):
         if attempt.leg_id:
             try:
                 state = engine.get_call(attempt.leg_id).get("state")

@@ -156,6 +156,7 @@ def make_ivr_task(
     assignment: str = "pool",
     max_attempts: int = 3,
     phone: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Any:
     """An open, due follow-up step on the channel "automated call" with a questionnaire."""
     questionnaire = make_questionnaire(code=code, definition=definition or FEVER_QUESTIONNAIRE)
@@ -176,13 +177,15 @@ def make_ivr_task(
     )
     patient = testing.make_patient(**({"phone": phone} if phone else {}))
     encounter = make_discharge(
-        department, discharged_on=timezone.localdate(NOW) - dt.timedelta(days=3), patient=patient
+        department,
+        discharged_on=timezone.localdate(now or NOW) - dt.timedelta(days=3),
+        patient=patient,
     )
     enrollment = followup.enrol(
         plan,
         patient,
         anchor_date=timezone.localdate(encounter.discharged_at),
         encounter=encounter,
-        now=NOW,
+        now=now or NOW,
     )
     return enrollment.tasks.get()
