@@ -178,3 +178,25 @@ def test_a_step_finished_set_based_is_cancelled_before_dialling(hospital, engine
     Task.objects.filter(pk=task.pk).update(status=states.CANCELLED, completed_at=timezone.now())
     assert dialler.dispatch(now=NOW) == 0
     assert ContactAttempt.objects.get(task=task).state == AttemptState.CANCELLED
+
+
+def test_the_task_page_and_list_say_the_step_is_with_the_dialler(
+    hospital, engine, client, django_capture_on_commit_callbacks
+) -> None:
+    from careloop.followup.tests.factories import make_team
+
+    open_policy()
+    team = make_team(hospital.cardio, members=[hospital.alice])
+    task = make_ivr_task(hospital.cardio, team=team, assignment="even")
+    automated.schedule_due_tasks(now=NOW)
+    call(task, Events(), result="busy", capture=django_capture_on_commit_callbacks)
+    client.force_login(hospital.alice)
+    page = client.get(f"/followup/tasks/{task.pk}/").content.decode()
+    assert 'id="automated-calls"' in page and "busy" in page
+    listing = client.get("/followup/tasks/?status=").content.decode()
+    assert f'href="/followup/tasks/{task.pk}/"' in listing
+    assert "with the automated dialler" in listing or "自动外呼进行中" in listing
+    from careloop.outreach.templatetags.automated_tags import with_dialler
+
+    task.refresh_from_db()
+    assert with_dialler(task) is True
