@@ -11,6 +11,7 @@ urlpatterns = [
     path("audit/", include("careloop.audit.urls")),
     path("cc/", include("careloop.contactcenter.urls")),
     path("alerts/", include("careloop.alerts.urls")),
+    path("campaigns/", include("careloop.campaigns.urls")),
     path("outreach/", include("careloop.outreach.urls")),
     path("api/v1/", include("careloop.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -30,6 +30,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "followup.work_task",
             "followup.add_enrollment",
             "surveys.add_response",
+            "campaigns.view_campaign",
         }
     ),
     Role.SUPERVISOR: frozenset(
@@ -52,6 +53,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "patients.view_phoneblock",
             "patients.add_phoneblock",
             "patients.delete_phoneblock",
+            "campaigns.view_campaign",
+            "campaigns.run_campaign",
             "outreach.change_contactpolicy",
         }
     ),
@@ -72,7 +75,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         }
     ),
     Role.HANDLER: frozenset({"patients.view_patient", "patients.view_encounter"}),
-    Role.LEADER: frozenset(_READ),
+    Role.LEADER: frozenset(_READ | {"campaigns.view_campaign"}),
     Role.ADMIN: frozenset(),  # administrators get every permission, see RoleBackend
 }
 
