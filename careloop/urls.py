@@ -13,6 +13,7 @@ urlpatterns = [
     path("alerts/", include("careloop.alerts.urls")),
     path("campaigns/", include("careloop.campaigns.urls")),
     path("outreach/", include("careloop.outreach.urls")),
+    path("reminders/", include("careloop.outreach.reminder_urls")),
     path("api/v1/", include("careloop.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -17,6 +17,7 @@ _READ = {
     "surveys.view_response",
     "alerts.view_alert",
     "outreach.view_contactpolicy",
+    "outreach.view_reminder",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -31,6 +32,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "followup.add_enrollment",
             "surveys.add_response",
             "campaigns.view_campaign",
+            "outreach.add_reminder",
+            "outreach.change_reminder",
         }
     ),
     Role.SUPERVISOR: frozenset(
@@ -56,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "campaigns.view_campaign",
             "campaigns.run_campaign",
             "outreach.change_contactpolicy",
+            "outreach.add_reminder",
+            "outreach.change_reminder",
         }
     ),
     Role.DOCTOR: frozenset(

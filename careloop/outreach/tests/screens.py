@@ -41,3 +41,8 @@ SCREENS = [
         ok_status=302,
     ),
 ]
+
+# Reminders (F2.6): careloop/outreach/tests/reminder_screens.py
+from careloop.outreach.tests.reminder_screens import SCREENS as REMINDER_SCREENS  # noqa: E402
+
+SCREENS += REMINDER_SCREENS
