@@ -41,7 +41,10 @@ class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=20, choices=CampaignKind.choices)
     department = models.ForeignKey(
-        "accounts.Department", on_delete=models.PROTECT, related_name="campaigns"
+        "accounts.Department",
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+        verbose_name=_("department"),
     )
     state = models.CharField(
         _("state"), max_length=20, choices=CampaignState.choices, default=CampaignState.DRAFT

@@ -99,8 +99,19 @@ def campaign_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         and campaign.state == CampaignState.RUNNING
         and request.user.has_perm("followup.work_task"),
         "target_states": TargetState.choices,
+        "waiting_until": _waiting_until(campaign),
     }
     return render(request, "campaigns/detail.html", context)
+
+
+def _waiting_until(campaign: Campaign) -> Any:
+    """When a running automated campaign is outside its calling hours: their next opening."""
+    if campaign.state != CampaignState.RUNNING or not campaign.is_automated:
+        return None
+    now = timezone.now()
+    if services.in_window(campaign, now):
+        return None
+    return services.next_window_time(campaign, now) or False
 
 
 # --- building the list ---------------------------------------------------------------------------

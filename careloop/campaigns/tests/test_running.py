@@ -340,3 +340,18 @@ def test_creating_a_campaign_from_the_form(client, hospital):
         {"name": "x", "kind": "questionnaire", "department": hospital.cardio.pk},
     )
     assert refused.status_code == 200 and Campaign.objects.count() == 1
+
+
+def test_detail_says_when_a_running_campaign_waits_for_its_calling_hours(client, hospital):
+    campaign = make_campaign(
+        hospital.cardio,
+        state=CampaignState.RUNNING,
+        windows=[{"days": [], "from": "09:00", "to": "11:00"}],
+    )
+    client.force_login(hospital.carol)
+    html = client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert 'id="waiting"' in html
+    assert services.pump(campaign.pk) == 0
+    campaign.state = CampaignState.PAUSED
+    campaign.save()
+    assert 'id="waiting"' not in client.get(f"/campaigns/{campaign.pk}/").content.decode()
