@@ -187,11 +187,9 @@ def _give_task(task_id: int, nurse_id: int) -> None:
     task = Task.objects.filter(pk=task_id).first()
     nurse = User.objects.filter(pk=nurse_id).first()
     if task is not None and nurse is not None:
-        from django.utils.translation import gettext as _
+        from careloop.outreach.automated import handover_reason
 
-        services.hand_to_nurse(
-            task, reason=_("The patient asked for a nurse in an automated call."), assignee=nurse
-        )
+        services.hand_to_nurse(task, reason=handover_reason(), assignee=nurse)
 
 
 def _hangup(leg_id: str) -> None:

@@ -26,6 +26,20 @@ States::
 
   A final state is never left.
 
+**Automated calls and the contact ladder** (issue 4 item 5). A step whose channel is
+"automated call" (``Channel.IVR``) is worked by the dialler (careloop/outreach/automated.py), in the
+same states: it stays *due*/*overdue* while automated calls are made, and reaches a final state the
+usual ways (the keypad answers are recorded with ``record_outcome(reached)`` → *done*). Automated
+calls that do not finish the step (no answer, busy, wrong number, "not now", 0, 9) are recorded as
+``FollowUpRecord`` on channel IVR by ``services.record_automated_attempt``, which moves neither the
+state nor ``Task.attempts``: the dialler counts its own calls (``ContactPolicy.automated_attempts``).
+When they are used up, or the patient asks for a nurse or stops automated calls, or an answer needs
+a nurse, ``services.hand_to_nurse`` changes the step's channel to "nurse phone call" and gives it to
+a nurse (the plan's assignment) — the state does not change. Retries are counted *per channel*
+(``_apply_outcome`` counts records of the task's current channel), so the nurse has the plan's
+full ``max_attempts``; when they are used up too the step ends *unreached* with a reason naming
+both ("自动外呼3次、护士电话3次均未接通").
+
 The stored ``Task.status`` is brought up to date by ``services.refresh_states`` (set-based UPDATEs,
 once a minute). Between two runs the stored value of an open task may lag the calendar, so reads use
 ``current_status_expression`` (SQL) or ``time_state`` (Python): both apply the same boundaries,

@@ -126,6 +126,10 @@ def schedule_due_tasks(*, now: dt.datetime | None = None, limit: int = 2000) -> 
     return count
 
 
+def handover_reason() -> str:
+    return _("The patient asked for a nurse in an automated call and was put through.")
+
+
 def _unreached_reason(made: int) -> str:
     return _("%(n)s automated calls were not answered.") % {"n": made}
 
