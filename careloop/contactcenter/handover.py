@@ -104,10 +104,7 @@ def _attempt_for(event: dict[str, Any]) -> Any:
         if "outreach_handover" not in app:
             return None
         attempt = (
-            ContactAttempt.objects.select_for_update()
-            .select_related("call")
-            .filter(pk=app["outreach_handover"])
-            .first()
+            ContactAttempt.objects.select_for_update().filter(pk=app["outreach_handover"]).first()
         )
         if attempt is not None and attempt.call_id:
             Call.objects.filter(pk=attempt.call_id, agent_leg_id="").update(agent_leg_id=leg_id)
