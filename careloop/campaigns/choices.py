@@ -59,6 +59,7 @@ RESULT_LABELS = {
     "reached": _("Reached"),
     "blocked": _("Blocked by the contact policy"),
     "cancelled": _("Campaign cancelled"),
+    "cancelled_elsewhere": _("Call cancelled (step finished or patient blocked)"),
     "skipped_by_nurse": _("Skipped by the nurse"),
     "do_not_contact": _("Do not contact"),
     "consent_withdrawn": _("Consent withdrawn"),

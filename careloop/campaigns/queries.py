@@ -249,7 +249,8 @@ def answers_summary(campaign: Campaign) -> list[QuestionSummary]:
         ]
         if question.get("type") == "number" and numeric:
             summary.minimum, summary.maximum = min(numeric), max(numeric)
-            summary.average = (sum(numeric) / len(numeric)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+            total = sum(numeric, Decimal(0))
+            summary.average = (total / len(numeric)).quantize(Decimal("0.1"), ROUND_HALF_UP)
         else:
             flat: list[Any] = []
             for value in values:

@@ -420,7 +420,9 @@ def _schedule(target: CampaignTarget, *, not_before: dt.datetime | None) -> Cont
         channel=Channel.IVR,
         flow=flow,
         variables=variables,
-        task=target.task,
+        # A questionnaire answers the follow-up step (finishing the step elsewhere cancels the
+        # call); a notification only borrows the task's date.
+        task=target.task if campaign.kind == CampaignKind.QUESTIONNAIRE else None,
         not_before=not_before,
         data={
             "campaign_target": target.pk,
@@ -443,6 +445,7 @@ def pump(campaign_id: int, *, now: dt.datetime | None = None) -> int:
             return 0
         if not campaign.is_automated:
             return 0
+        _skip_cancelled_elsewhere(campaign, now=now)
         if not in_window(campaign, now):
             return 0
         waiting = CampaignTarget.objects.filter(
@@ -470,6 +473,27 @@ def pump(campaign_id: int, *, now: dt.datetime | None = None) -> int:
         else:
             finish_if_done(campaign.pk, now=now)
     return len(due)
+
+
+def _skip_cancelled_elsewhere(campaign: Campaign, *, now: dt.datetime) -> int:
+    """Attempts cancelled outside the campaign (the follow-up step was finished on another
+    channel, the patient was blocked) leave their target skipped with the attempt's reason."""
+    stale = list(
+        CampaignTarget.objects.select_for_update(of=("self",))
+        .filter(
+            campaign=campaign,
+            state=TargetState.IN_PROGRESS,
+            contact_attempt__state=AttemptState.CANCELLED,
+        )
+        .select_related("contact_attempt")
+    )
+    for target in stale:
+        attempt = target.contact_attempt
+        _skip(target, "cancelled_elsewhere", attempt.reason if attempt else "", now=now)
+        target.save(update_fields=["state", "skip_reason", "reason", "finished_at", "updated_at"])
+    if stale:
+        events.push_progress(campaign.pk)
+    return len(stale)
 
 
 def pump_all(*, now: dt.datetime | None = None) -> int:

@@ -355,3 +355,34 @@ def test_detail_says_when_a_running_campaign_waits_for_its_calling_hours(client,
     campaign.state = CampaignState.PAUSED
     campaign.save()
     assert 'id="waiting"' not in client.get(f"/campaigns/{campaign.pk}/").content.decode()
+
+
+def test_a_questionnaire_call_cancelled_because_the_step_was_finished_skips_the_target(hospital):
+    version = make_questionnaire().current_version
+    task = make_task(hospital.cardio)
+    campaign = make_campaign(
+        hospital.cardio, kind=CampaignKind.QUESTIONNAIRE, questionnaire=version, message=""
+    )
+    target = make_target(campaign, task.patient, task=task)
+    services.start(campaign, acting_user=hospital.carol)
+    services.pump(campaign.pk)
+    target.refresh_from_db()
+    assert target.contact_attempt.task == task
+    from careloop.followup import services as followup
+
+    followup.record_outcome(task, outcome="reached", acting_user=hospital.alice)
+    target.contact_attempt.refresh_from_db()
+    assert target.contact_attempt.state == AttemptState.CANCELLED
+    services.pump(campaign.pk)
+    target.refresh_from_db()
+    assert target.state == TargetState.SKIPPED and target.skip_reason == "cancelled_elsewhere"
+
+
+def test_a_notification_does_not_hang_on_the_follow_up_task(hospital):
+    task = make_task(hospital.cardio)
+    campaign = make_campaign(hospital.cardio)
+    make_target(campaign, task.patient, task=task)
+    services.start(campaign, acting_user=hospital.carol)
+    services.pump(campaign.pk)
+    attempt = ContactAttempt.objects.get(purpose="campaign")
+    assert attempt.task is None
