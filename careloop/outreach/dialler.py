@@ -176,15 +176,19 @@ def _campaign_full(attempt: ContactAttempt, counts: dict[Any, int]) -> bool:
     return counts[campaign] >= int(limit)
 
 
-def _claim_next(now: dt.datetime) -> ContactAttempt | None:
-    """Lock the dialler (the policy row), pick the next due attempt the policy allows and mark it
-    ``dialing``. Refusals met on the way are rescheduled or blocked."""
+def _claim(now: dt.datetime) -> list[ContactAttempt]:
+    """Lock the dialler (the policy row) and claim the due attempts the policy allows, as many
+    as there are free places: each is marked ``dialing`` and gets its ``contactcenter.Call``.
+    Refusals met on the way are rescheduled or blocked. One transaction for the whole batch:
+    the calls are then placed without holding it (the engine's first webhooks arrive at once)."""
+    claimed: list[ContactAttempt] = []
     with transaction.atomic():
         rules = ContactPolicy.objects.select_for_update().filter(pk=1).first()
         if rules is None:
             rules = policy.current_policy()
-        if active_attempts().count() >= rules.automated_concurrency:
-            return None
+        free = rules.automated_concurrency - active_attempts().count()
+        if free <= 0:
+            return []
         due = (
             ContactAttempt.objects.filter(state=AttemptState.SCHEDULED, channel=Channel.IVR)
             .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
@@ -193,6 +197,8 @@ def _claim_next(now: dt.datetime) -> ContactAttempt | None:
         )
         campaign_counts: dict[Any, int] = {}
         for attempt in list(due[:BATCH]):
+            if len(claimed) >= min(free, BATCH):
+                break
             if _campaign_full(attempt, campaign_counts):
                 continue
             if not attempt.patient.phone:
@@ -221,80 +227,92 @@ def _claim_next(now: dt.datetime) -> ContactAttempt | None:
                     attempt.save(update_fields=["state", "reason"])
                     notify_on_commit(attempt)
                 continue
-            return attempt
-    return None
+            campaign = (attempt.data or {}).get("campaign")
+            if campaign is not None and campaign in campaign_counts:
+                campaign_counts[campaign] += 1
+            attempt.call = Call.objects.create(
+                direction=Direction.OUTBOUND,
+                state=CallState.RINGING_PATIENT,
+                agent=None,
+                patient_id=attempt.patient_id,
+                task_id=attempt.task_id,
+                created_at=now,
+            )
+            attempt.save(update_fields=["call"])
+            claimed.append(attempt)
+    return claimed
 
 
-def _place(attempt: ContactAttempt, now: dt.datetime) -> bool:
-    """Originate the claimed attempt; False when the engine could not be reached (put back)."""
-    rules = policy.current_policy()
+def _originate(attempt: ContactAttempt, ring_timeout: int) -> dict[str, Any] | EngineError:
+    """Ask the engine to place the call (no database work: see ``_claim``)."""
     data = attempt.data or {}
-    with transaction.atomic():
-        call = Call.objects.create(
-            direction=Direction.OUTBOUND,
-            state=CallState.RINGING_PATIENT,
-            agent=None,
-            patient_id=attempt.patient_id,
-            task_id=attempt.task_id,
-            created_at=now,
-        )
-        ContactAttempt.objects.filter(pk=attempt.pk).update(call=call)
     try:
-        leg = client().originate_flow(
+        return client().originate_flow(
             dial_target(attempt.patient.phone),
             flow=data.get("flow") or {},
             variables=dict(data.get("flow_variables") or {}),
             app_data={"outreach_attempt": attempt.pk},
-            ring_timeout=int(rules.ring_timeout),
+            ring_timeout=ring_timeout,
         )
     except EngineError as exc:
-        if exc.code in ("unreachable", "unavailable", "internal", "http_error"):
-            log.warning(
-                "attempt %s: engine not reachable (%s); retrying later", attempt.pk, exc.code
-            )
-            with transaction.atomic():
-                Call.objects.filter(pk=call.pk).delete()
-                ContactAttempt.objects.filter(pk=attempt.pk).update(
-                    state=AttemptState.SCHEDULED,
-                    started_at=None,
-                    call=None,
-                    not_before=now + ENGINE_RETRY,
-                    reason=_("The telephone system could not be reached (%(code)s).")
-                    % {"code": exc.code},
-                )
-            return False
-        log.warning("attempt %s: the engine refused the call (%s)", attempt.pk, exc.code)
-        with transaction.atomic():
-            Call.objects.filter(pk=call.pk).update(
-                state=CallState.ENDED, ended_at=now, cause=f"engine_{exc.code}"[:30]
-            )
-            locked = ContactAttempt.objects.select_for_update().get(pk=attempt.pk)
-            finish(
-                locked,
-                result="failed",
-                reason=_("The telephone system refused the call (%(code)s).") % {"code": exc.code},
-                now=now,
-            )
-        return True
-    leg_id = str(leg.get("call_id") or "")
+        return exc
+
+
+def _put_back(attempt: ContactAttempt, exc: EngineError, now: dt.datetime) -> None:
+    """The engine could not be reached: the attempt waits a little, uncounted."""
+    log.warning("attempt %s: engine not reachable (%s); retrying later", attempt.pk, exc.code)
+    ContactAttempt.objects.filter(pk=attempt.pk, state=AttemptState.DIALING).update(
+        state=AttemptState.SCHEDULED,
+        started_at=None,
+        call=None,
+        not_before=now + ENGINE_RETRY,
+        reason=_("The telephone system could not be reached (%(code)s).") % {"code": exc.code},
+    )
+    Call.objects.filter(pk=attempt.call_id).delete()
+
+
+def _refused(attempt: ContactAttempt, exc: EngineError, now: dt.datetime) -> None:
+    log.warning("attempt %s: the engine refused the call (%s)", attempt.pk, exc.code)
     with transaction.atomic():
-        ContactAttempt.objects.filter(pk=attempt.pk, leg_id="").update(leg_id=leg_id)
-        Call.objects.filter(pk=call.pk, patient_leg_id="").update(patient_leg_id=leg_id)
-    log.info("attempt %s dialled (purpose %s)", attempt.pk, attempt.purpose)
-    return True
+        Call.objects.filter(pk=attempt.call_id).update(
+            state=CallState.ENDED, ended_at=now, cause=f"engine_{exc.code}"[:30]
+        )
+        locked = ContactAttempt.objects.select_for_update().get(pk=attempt.pk)
+        finish(
+            locked,
+            result="failed",
+            reason=_("The telephone system refused the call (%(code)s).") % {"code": exc.code},
+            now=now,
+        )
+
+
+ENGINE_DOWN = frozenset({"unreachable", "unavailable", "internal", "http_error"})
 
 
 def dispatch(now: dt.datetime | None = None) -> int:
     """Dial what is due, within the policy and the concurrency limits; returns calls placed."""
     now = now or timezone.now()
     policy.cancel_finished_tasks_attempts()
+    claimed = _claim(now)
+    if not claimed:
+        return 0
+    ring_timeout = int(policy.current_policy().ring_timeout)
     placed = 0
-    while placed < BATCH:
-        attempt = _claim_next(now)
-        if attempt is None:
-            break
-        if not _place(attempt, now):
-            break  # the engine is down: the next run tries again
+    down: EngineError | None = None
+    for attempt in claimed:
+        result = down or _originate(attempt, ring_timeout)
+        if isinstance(result, EngineError):
+            if result.code in ENGINE_DOWN:
+                down = result  # the rest of the batch waits too
+                _put_back(attempt, result, now)
+            else:
+                _refused(attempt, result, now)
+            continue
+        leg_id = str(result.get("call_id") or "")
+        # The engine's call.created webhook stores the leg too; whichever comes first wins.
+        ContactAttempt.objects.filter(pk=attempt.pk, leg_id="").update(leg_id=leg_id)
+        Call.objects.filter(pk=attempt.call_id, patient_leg_id="").update(patient_leg_id=leg_id)
+        log.info("attempt %s dialled (purpose %s)", attempt.pk, attempt.purpose)
         placed += 1
     return placed
 
