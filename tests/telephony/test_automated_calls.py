@@ -164,3 +164,46 @@ def test_quiet_hours_a_due_step_is_not_dialled_and_waits_for_the_opening(hospita
     assert timezone.localtime(attempt.not_before).strftime("%H:%M") == start.strftime("%H:%M")
     assert attempt.not_before > now and attempt.reason
     assert not Call.objects.exists()
+
+
+def test_pressing_0_puts_the_patient_through_to_a_nurse_of_the_team(
+    hospital, tmp_path, engine_factory, patient_phone, nurse_phone
+) -> None:
+    from careloop.contactcenter.tests.factories import make_agent_phone
+    from careloop.followup.tests.factories import make_team
+    from careloop.outreach.engine import client
+
+    engine_factory()
+    open_policy(windows=ALL_DAY)
+    nurse = nurse_phone("alice", tone_hz=700)
+    make_agent_phone(hospital.alice, uri=nurse.uri)
+    team = make_team(hospital.cardio, members=[hospital.alice])
+    phone = patient_phone(subs={"PCAP": _keys(tmp_path, "nurse", "0"), "BYE_TIMEOUT": "40000"})
+    task = make_ivr_task(hospital.cardio, team=team, now=timezone.now())
+    task.assignee = None
+    task.save(update_fields=["assignee"])
+    automated.schedule_due_tasks()
+    assert dialler.dispatch() == 1
+
+    call = wait_until(
+        lambda: (
+            Call.objects.filter(task=task, state=CallState.TALKING).exclude(bridge_id="").first()
+        ),
+        timeout=25,
+        what="the patient bridged to the nurse",
+    )
+    assert call.agent == hospital.alice and call.agent_leg_id and call.agent_answered_at
+    wait_until(lambda: _task(task.pk).assignee_id == hospital.alice.pk, timeout=5, what="task")
+    assert _task(task.pk).channel == Channel.PHONE
+    client().hangup(call.agent_leg_id)  # the nurse hangs up: the patient's leg follows
+
+    [attempt] = wait_until(lambda: _ended(task.pk), timeout=15, what="the call to end")
+    assert attempt.result == "to_nurse"
+    assert attempt.data["handover"]["answered_by"] == hospital.alice.pk
+    recording = wait_until(
+        lambda: Recording.objects.filter(call=call).first(), timeout=15, what="the recording"
+    )
+    assert recording.duration > 1
+    assert not FollowUpRecord.objects.filter(task=task).exists()  # the nurse records it
+    code, output = phone.wait(20)
+    assert code == 0, output
