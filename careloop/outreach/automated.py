@@ -82,16 +82,27 @@ def _automated_attempts(task: Task) -> Any:
 
 
 def schedule_task(
-    task: Task, *, now: dt.datetime | None = None, not_before: dt.datetime | None = None
+    task: Task,
+    *,
+    now: dt.datetime | None = None,
+    not_before: dt.datetime | None = None,
+    flows: dict[tuple[int, int], dict[str, Any]] | None = None,
 ) -> ContactAttempt:
-    """Schedule the next automated call of a step."""
+    """Schedule the next automated call of a step (``flows``: a cache of built flows by step
+    and department, for a run over many steps)."""
     now = now or timezone.now()
     made = _automated_attempts(task).filter(state=AttemptState.ENDED).count()
+    key = (task.step_id, task.department_id)
+    flow = flows.get(key) if flows is not None else None
+    if flow is None:
+        flow = flow_for(task)
+        if flows is not None:
+            flows[key] = flow
     return dialler.schedule(
         task.patient,
         purpose=Purpose.FOLLOWUP,
         channel=Channel.IVR,
-        flow=flow_for(task),
+        flow=flow,
         variables={"patient_name": patient_greeting_name(task.patient), "task_id": task.pk},
         task=task,
         not_before=not_before or now,
@@ -112,6 +123,7 @@ def schedule_due_tasks(*, now: dt.datetime | None = None, limit: int = 2000) -> 
         .order_by("deadline", "pk")[:limit]
     )
     rules = policy.current_policy()
+    flows: dict[tuple[int, int], dict[str, Any]] = {}
     count = 0
     for task in list(tasks):
         made = _automated_attempts(task).filter(state=AttemptState.ENDED).count()
@@ -121,7 +133,7 @@ def schedule_due_tasks(*, now: dt.datetime | None = None, limit: int = 2000) -> 
         not_before = (
             task.next_attempt_at if task.next_attempt_at and task.next_attempt_at > now else now
         )
-        schedule_task(task, now=now, not_before=not_before)
+        schedule_task(task, now=now, not_before=not_before, flows=flows)
         count += 1
     return count
 
