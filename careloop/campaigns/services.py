@@ -33,7 +33,7 @@ from careloop.followup.choices import Channel, Outcome
 from careloop.followup.models import Task
 from careloop.outreach import policy, speech
 from careloop.outreach.choices import AttemptState
-from careloop.outreach.models import ContactAttempt, ContactPolicy
+from careloop.outreach.models import ContactAttempt, ContactBlock, ContactPolicy
 from careloop.patients.choices import Sex
 from careloop.patients.models import Patient
 
@@ -94,29 +94,70 @@ def add_targets(
         seen = set(
             CampaignTarget.objects.filter(campaign=locked).values_list("patient_id", flat=True)
         )
-        batch: list[CampaignTarget] = []
+        chunk: list[tuple[Patient, Task | None]] = []
         for patient, task in rows:
             if patient.pk in seen:
                 result.duplicates += 1
                 continue
             seen.add(patient.pk)
-            target = CampaignTarget(campaign=locked, patient=patient, task=task, created_at=now)
-            refusal = policy.standing_refusal(patient, channel)
-            if refusal is not None:
-                _skip(target, refusal.reason, refusal.message, now=now)
-            elif not patient.phone:
-                _skip(target, "no_phone", _("The patient has no phone number."), now=now)
-            if target.state == TargetState.SKIPPED:
-                result.skipped += 1
-            else:
-                result.added += 1
-            batch.append(target)
-            if len(batch) >= 1000:
-                CampaignTarget.objects.bulk_create(batch)
-                batch = []
-        CampaignTarget.objects.bulk_create(batch)
+            chunk.append((patient, task))
+            if len(chunk) >= LIST_CHUNK:
+                _add_chunk(locked, chunk, channel=channel, result=result, now=now)
+                chunk = []
+        _add_chunk(locked, chunk, channel=channel, result=result, now=now)
         events.push_progress(locked.pk)
     return result
+
+
+#: Patients decided and inserted per round when a list is built.
+LIST_CHUNK = 1000
+
+
+def _may_be_refused(patient: Patient, blocked_ids: set[int]) -> bool:
+    """Whether the policy could refuse this patient for good: a flag or an active block. The
+    policy itself (``standing_refusal``) decides for those; the others need no query each."""
+    return bool(
+        patient.pk in blocked_ids
+        or patient.is_deceased
+        or patient.do_not_contact
+        or patient.call_opt_out
+        or patient.sms_opt_out
+    )
+
+
+def _add_chunk(
+    campaign: Campaign,
+    rows: list[tuple[Patient, Task | None]],
+    *,
+    channel: str,
+    result: ListResult,
+    now: dt.datetime,
+) -> None:
+    if not rows:
+        return
+    blocked_ids = set(
+        ContactBlock.objects.filter(
+            patient_id__in=[patient.pk for patient, _task in rows], lifted_at__isnull=True
+        ).values_list("patient_id", flat=True)
+    )
+    targets = []
+    for patient, task in rows:
+        target = CampaignTarget(campaign=campaign, patient=patient, task=task, created_at=now)
+        refusal = (
+            policy.standing_refusal(patient, channel)
+            if _may_be_refused(patient, blocked_ids)
+            else None
+        )
+        if refusal is not None:
+            _skip(target, refusal.reason, refusal.message, now=now)
+        elif not patient.phone:
+            _skip(target, "no_phone", _("The patient has no phone number."), now=now)
+        if target.state == TargetState.SKIPPED:
+            result.skipped += 1
+        else:
+            result.added += 1
+        targets.append(target)
+    CampaignTarget.objects.bulk_create(targets)
 
 
 def _skip(target: CampaignTarget, code: str, text: str, *, now: dt.datetime) -> None:

@@ -149,3 +149,12 @@ def test_message_placeholders_are_spoken_the_chinese_way(hospital):
     text = services.render_message(campaign.message, services.message_values(target, today=today))
     assert text.startswith("李女士您好，这里是心内科，请您于今天")
     assert "2026" not in text and "{" not in text
+
+
+def test_building_a_list_does_not_query_per_patient(hospital, django_assert_max_num_queries):
+    campaign = make_campaign(hospital.cardio)
+    patients = [make_patient_in(hospital.cardio) for _ in range(40)]
+    patients[3].is_deceased = True  # one the policy looks at closely
+    with django_assert_max_num_queries(12):
+        result = services.add_patients(campaign, patients, acting_user=hospital.carol)
+    assert (result.added, result.skipped) == (39, 1)
