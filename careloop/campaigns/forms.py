@@ -56,6 +56,21 @@ def published_versions() -> Any:
     return versions.filter(pk__in=latest.values())
 
 
+def overlaps_contact_hours(days: list[int], spans: list[tuple[dt.time, dt.time]]) -> bool:
+    """Whether some of the campaign's hours on its days are inside the hospital's contact hours
+    (the contact policy applies on top of a campaign's own hours)."""
+    from careloop.outreach.policy import current_policy
+
+    for window in current_policy().windows or []:
+        opens = dt.time.fromisoformat(str(window["from"]))
+        closes = dt.time.fromisoformat(str(window["to"]))
+        if not set(days) & set(window.get("days", [])):
+            continue
+        if any(start < closes and opens < end for start, end in spans):
+            return True
+    return False
+
+
 class CampaignForm(forms.ModelForm):
     """What a campaign says or asks, its calling hours, pace and retries."""
 
@@ -140,6 +155,16 @@ class CampaignForm(forms.ModelForm):
             self.add_error("afternoon_to", _("Give both times of the second window, or neither."))
         elif start2 and end2 and start2 >= end2:
             self.add_error("afternoon_to", _("The end is before the start."))
+        if data.get("days") and start and end and not self.errors:
+            spans = [(start, end)] + ([(start2, end2)] if start2 and end2 else [])
+            if not overlaps_contact_hours(data["days"], spans):
+                self.add_error(
+                    None,
+                    _(
+                        "These hours fall outside the hospital's contact hours on every day "
+                        "chosen: nobody would be called."
+                    ),
+                )
         return data
 
     def save(self, commit: bool = True) -> Campaign:

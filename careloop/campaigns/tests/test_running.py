@@ -386,3 +386,26 @@ def test_a_notification_does_not_hang_on_the_follow_up_task(hospital):
     services.pump(campaign.pk)
     attempt = ContactAttempt.objects.get(purpose="campaign")
     assert attempt.task is None
+
+
+def test_a_campaign_outside_the_hospitals_contact_hours_is_refused(client, hospital, open_all_day):
+    open_all_day.windows = [{"days": [1, 2, 3, 4, 5], "from": "08:30", "to": "12:00"}]
+    open_all_day.save()
+    client.force_login(hospital.carol)
+    data = {
+        "name": "夜间通知",
+        "kind": "notification",
+        "department": hospital.cardio.pk,
+        "message": "您好",
+        "days": ["6", "7"],
+        "morning_from": "09:00",
+        "morning_to": "11:00",
+        "concurrency": 2,
+        "calls_per_minute": 10,
+        "max_attempts": 1,
+        "retry_minutes": 30,
+    }
+    refused = client.post("/campaigns/new/", data)
+    assert refused.status_code == 200 and not Campaign.objects.exists()
+    data["days"] = ["1", "6"]
+    assert client.post("/campaigns/new/", data).status_code == 302
