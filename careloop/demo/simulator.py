@@ -22,7 +22,8 @@ The rates are shares of all patients and are scaled to add up to 1.
 The questionnaire comes from the database (this is a demo tool running inside the project):
 the patient with that number, the automated contact attempt dialling them now, its follow-up
 step's questionnaire (published version) and the keys ``flowgen`` expects for the answers. A
-reminder call (``purpose`` reminder) gets ``1`` ("收到请按1"). A call nobody in the database
+reminder call (``purpose`` reminder) is listened to, then "received" is pressed (the key of the
+reminder flow's 收到 option, ``2`` in ``outreach/reminders.py``). A call nobody in the database
 explains gets consent ``1`` only.
 
 The simulator never hangs up first: the automated flow does (its BYE ends the call). A call
@@ -342,6 +343,21 @@ class CallPlan:
     keys: list[str]
     about: str = "unknown"
     attempt_id: int | None = None
+    #: Seconds to listen after answering before the first key (a reminder's text).
+    listen: float = 0.0
+
+
+def confirm_key(flow: Mapping[str, Any]) -> str:
+    """The key of a reminder flow's "received" option (a menu option setting ``outreach_result``
+    to ``confirmed``); "1" when the flow has none."""
+    for node in (flow.get("nodes") or {}).values():
+        if not isinstance(node, dict) or node.get("type") != "menu":
+            continue
+        for digit, option in (node.get("options") or {}).items():
+            if isinstance(option, dict):
+                if (option.get("set") or {}).get("outreach_result") == "confirmed":
+                    return str(digit)
+    return "1"
 
 
 def plan_from_database(number: str, persona: Persona) -> CallPlan:
@@ -363,14 +379,21 @@ def _plan_from_database(number: str, persona: Persona) -> CallPlan:
         ContactAttempt.objects.filter(
             patient__phone=number, state__in=(AttemptState.DIALING, AttemptState.ANSWERED)
         )
-        .select_related("task__step")
+        .select_related("task__step", "reminder")
         .order_by("-started_at", "-pk")
         .first()
     )
     if attempt is None:
         return CallPlan(keys=["1"], about="unknown")
     if attempt.purpose == Purpose.REMINDER:
-        return CallPlan(keys=["1"], about="reminder", attempt_id=attempt.pk)
+        # Listen to the reminder to the end, then press "received" (收到请按…).
+        text = getattr(attempt.reminder, "text", "") or ""
+        return CallPlan(
+            keys=[confirm_key(attempt.data.get("flow") or {})],
+            about="reminder",
+            attempt_id=attempt.pk,
+            listen=min(6.0 + 0.25 * len(text), 60.0),
+        )
     version = None
     if attempt.task is not None:
         from careloop.followup.services import questionnaire_version
@@ -658,7 +681,7 @@ class Simulator:
         if not await self._command(call_id, "answer"):
             return
         record.answered = True
-        if await self._until(ended, self.key_start):
+        if await self._until(ended, self.key_start + plan.listen):
             return
         for group in plan.keys:
             if self.think_time and await self._until(ended, self.think_time):

@@ -341,3 +341,16 @@ def test_automated_follow_ups_are_answered_by_simulated_patients_and_raise_alert
     assert by_number[phones["well"]].keys[0] == "1" and "#" in by_number[phones["well"]].keys
     assert by_number[phones["unwell"]].unwell and by_number[phones["busy"]].behaviour == BUSY
     assert "ivr_unwell" in by_number[phones["unwell"]].about
+
+
+def test_reminder_calls_are_confirmed_with_the_flows_received_key() -> None:
+    from careloop.demo.simulator import confirm_key
+    from careloop.outreach.models import Reminder
+    from careloop.outreach.reminders import reminder_flow
+
+    reminder = Reminder(
+        kind="medication", text="请按时服用阿司匹林肠溶片，每次一百毫克，每日一次。"
+    )
+    reminder.due_at = timezone.now()
+    assert confirm_key(reminder_flow(reminder, hospital="示范医院")) == "2"
+    assert confirm_key({"nodes": {}}) == "1"
