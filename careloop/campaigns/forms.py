@@ -119,6 +119,10 @@ class CampaignForm(forms.ModelForm):
                 "Spoken by text-to-speech. Placeholders: {姓名} full name, {称呼} 张先生/李女士, "
                 "{科室} department, {日期} the follow-up date (else today)."
             ),
+            "questionnaire": _(
+                "Automated questionnaire: asked by keypad. Preview dialling: shown to the nurse "
+                "for patients without a follow-up task (a task's own questionnaire comes first)."
+            ),
             "concurrency": _("At most this many of the campaign's calls are up at once."),
             "calls_per_minute": _("Pacing: new calls started per minute."),
         }
