@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from careloop.outreach.choices import ReminderKind, ReminderStatus
-from careloop.outreach.reminders import REEXAM_NOTE
+from careloop.outreach.reminders import MAX_MEDICATION_DAYS, REEXAM_NOTE
 from careloop.patients.models import Medication
 
 
@@ -51,6 +51,14 @@ class ReminderForm(forms.Form):
     note = forms.CharField(label=_("What to bring / note"), max_length=100, required=False)
     medication = MedicationChoiceField(
         label=_("Medication"), queryset=Medication.objects.none(), required=False
+    )
+    days = forms.IntegerField(
+        label=_("Every day for (days)"),
+        min_value=1,
+        max_value=MAX_MEDICATION_DAYS,
+        initial=1,
+        required=False,
+        help_text=_("Medication reminders: called at the same time each day."),
     )
     due_at = forms.DateTimeField(
         label=_("Call at"),

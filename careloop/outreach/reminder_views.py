@@ -3,6 +3,8 @@ patient page's 提醒 card (list, add a re-examination / exam / medication remin
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse
@@ -104,10 +106,14 @@ def reminder_add(request: AuthedRequest, patient_id: int) -> HttpResponse:
         )
         return redirect(_patient_url(patient.pk))
     data = form.cleaned_data
+    more: list[Any] = []
     try:
         if data["kind"] == ReminderKind.MEDICATION:
-            reminder = reminders.create_medication_reminder(
-                data["medication"], due_at=data["due_at"], user=request.user
+            reminder, *more = reminders.create_medication_reminders(
+                data["medication"],
+                due_at=data["due_at"],
+                days=data.get("days") or 1,
+                user=request.user,
             )
         else:
             reminder = reminders.create_appointment_reminder(
@@ -131,11 +137,22 @@ def reminder_add(request: AuthedRequest, patient_id: int) -> HttpResponse:
         detail={"reminder": reminder.kind, "action": "add"},
         request=request,
     )
-    messages.success(
-        request,
-        _("Reminder added: it will be called at %(time)s.")
-        % {"time": timezone.localtime(reminder.due_at).strftime("%Y-%m-%d %H:%M")},
-    )
+    if data["kind"] == ReminderKind.MEDICATION and more:
+        messages.success(
+            request,
+            _("%(n)s reminders added: called every day at %(time)s from %(day)s.")
+            % {
+                "n": len(more) + 1,
+                "time": timezone.localtime(reminder.due_at).strftime("%H:%M"),
+                "day": timezone.localtime(reminder.due_at).strftime("%Y-%m-%d"),
+            },
+        )
+    else:
+        messages.success(
+            request,
+            _("Reminder added: it will be called at %(time)s.")
+            % {"time": timezone.localtime(reminder.due_at).strftime("%Y-%m-%d %H:%M")},
+        )
     return redirect(_patient_url(patient.pk))
 
 

@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 REFILL_DAYS_BEFORE = 3
 #: Discharges looked at by the daily refill job (a longer supply is reminded of when it is due).
 REFILL_LOOKBACK_DAYS = 60
+#: Medication reminders made at once: every day for at most this many days.
+MAX_MEDICATION_DAYS = 30
 #: Local time of day a reminder is due when only its day is known.
 REMIND_AT = dt.time(10, 0)
 #: Attempts still to end (nothing else may be scheduled for the reminder meanwhile).
@@ -245,20 +247,47 @@ def create_medication_reminder(
     now: dt.datetime | None = None,
 ) -> Reminder:
     """A reminder to take a discharge medication as prescribed, called at ``due_at``."""
+    return create_medication_reminders(medication, due_at=due_at, days=1, user=user, now=now)[0]
+
+
+def create_medication_reminders(
+    medication: Medication,
+    *,
+    due_at: dt.datetime,
+    days: int = 1,
+    user: Any = None,
+    now: dt.datetime | None = None,
+) -> list[Reminder]:
+    """Medication reminders at the same local time on ``days`` days in a row, from ``due_at``
+    (用药提醒 "按一定的频率": e.g. every morning for the first week at home)."""
+    now = now or timezone.now()
+    if not 1 <= days <= MAX_MEDICATION_DAYS:
+        raise ReminderError(_("Remind on 1 to %(max)s days.") % {"max": MAX_MEDICATION_DAYS})
+    if due_at < now - dt.timedelta(minutes=5):
+        raise ReminderError(_("The time to call has already passed."))
     encounter = medication.encounter
     patient = encounter.patient
     _check_channel(patient, Channel.IVR)
-    return Reminder.objects.create(
-        kind=ReminderKind.MEDICATION,
-        patient=patient,
-        encounter=encounter,
-        medication=medication,
-        channel=Channel.IVR,
-        due_at=due_at,
-        text=medication_text(medication),
-        created_by=_user(user),
-        created_at=now or timezone.now(),
-    )
+    first = _local(due_at)
+    text = medication_text(medication)
+    created = []
+    with transaction.atomic():
+        for offset in range(days):
+            day = first.date() + dt.timedelta(days=offset)
+            created.append(
+                Reminder.objects.create(
+                    kind=ReminderKind.MEDICATION,
+                    patient=patient,
+                    encounter=encounter,
+                    medication=medication,
+                    channel=Channel.IVR,
+                    due_at=timezone.make_aware(dt.datetime.combine(day, first.time())),
+                    text=text,
+                    created_by=_user(user),
+                    created_at=now,
+                )
+            )
+    return created
 
 
 def default_due(event_at: dt.datetime, now: dt.datetime) -> dt.datetime:

@@ -269,7 +269,7 @@ def _all_kinds(hospital: Any) -> list[Reminder]:
             note="请携带预防接种证",
             now=NOW,
         ),
-        reminders.create_medication_reminder(med, due_at=NOW),
+        reminders.create_medication_reminder(med, due_at=NOW, now=NOW),
         reminders.create_refill_reminder(med, now=NOW)[0],
     ]
 
@@ -633,6 +633,36 @@ def test_adding_a_medication_and_an_exam_reminder(hospital, client) -> None:
     assert medication.text == "请按时服用阿司匹林肠溶片，每次一百毫克，每日一次。"
     assert exam.kind == ReminderKind.EXAM and exam.text.startswith("您预约的乙肝疫苗第二针时间是")
     assert exam.text.endswith("地点是预防接种门诊，请携带预防接种证。")
+
+
+def test_medication_reminders_every_day_for_a_week(hospital, client) -> None:
+    patient = make_patient_in(hospital.cardio)
+    med = make_medication(patient.encounters.get(), drug="替格瑞洛片", dose="90mg", frequency="bid")
+    client.force_login(hospital.alice)
+    first = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=8, minute=0)
+    response = client.post(
+        f"/reminders/patients/{patient.pk}/add/",
+        _form(
+            kind="medication",
+            medication=med.pk,
+            days=7,
+            due_at=first.strftime("%Y-%m-%dT%H:%M"),
+            place="",
+            event_at="",
+        ),
+        follow=True,
+    )
+    assert "7 reminders added: called every day at 08:00" in response.content.decode()
+    made = list(Reminder.objects.filter(patient=patient).order_by("due_at"))
+    assert len(made) == 7
+    assert {r.text for r in made} == {"请按时服用替格瑞洛片，每次九十毫克，每日两次。"}
+    days = [timezone.localtime(r.due_at) for r in made]
+    assert [d.date() for d in days] == [first.date() + dt.timedelta(days=n) for n in range(7)]
+    assert {(d.hour, d.minute) for d in days} == {(8, 0)}
+    with pytest.raises(reminders.ReminderError, match="1 to 30 days"):
+        reminders.create_medication_reminders(med, due_at=timezone.now(), days=31)
+    with pytest.raises(reminders.ReminderError, match="already passed"):
+        reminders.create_medication_reminders(med, due_at=timezone.now() - dt.timedelta(hours=1))
 
 
 def test_cancel_from_the_patient_page(hospital, client) -> None:
