@@ -36,7 +36,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -648,12 +648,29 @@ def _finish(reminder: Reminder, status: str, result: str, now: dt.datetime) -> N
 
 
 def _expired(reminder: Reminder, now: dt.datetime) -> bool:
-    """An appointment reminder whose appointment has begun is no use any more."""
-    return (
-        reminder.kind in (ReminderKind.REEXAM, ReminderKind.EXAM)
-        and reminder.event_at is not None
-        and reminder.event_at <= now
-    )
+    """A reminder about something already past is no use: an appointment that has begun, a supply
+    that ran out (the day after the run-out date)."""
+    if reminder.event_at is None:
+        return False
+    if reminder.kind in (ReminderKind.REEXAM, ReminderKind.EXAM):
+        return reminder.event_at <= now
+    if reminder.kind == ReminderKind.REFILL:
+        return reminder.event_at + dt.timedelta(days=1) <= now
+    return False
+
+
+def _too_late_reason(reminder: Reminder, result: str = "") -> str:
+    if reminder.kind == ReminderKind.REFILL:
+        if result:
+            return _("Not delivered before the supply ran out (last call: %(result)s).") % {
+                "result": result
+            }
+        return _("The supply ran out before the reminder was delivered.")
+    if result:
+        return _("Not delivered before the appointment (last call: %(result)s).") % {
+            "result": result
+        }
+    return _("The appointment time passed before the reminder was delivered.")
 
 
 def due_reminders(now: dt.datetime | None = None) -> Any:
@@ -695,20 +712,19 @@ def schedule_due_reminders(now: dt.datetime | None = None, *, limit: int = 2000)
 
 
 def expire_reminders(now: dt.datetime | None = None) -> int:
-    """Appointment reminders not delivered before the appointment fail; their calls are cancelled."""
+    """Reminders about something already past (see ``_expired``) fail; their calls are cancelled."""
     now = now or timezone.now()
-    late = Reminder.objects.filter(
-        status=ReminderStatus.SCHEDULED,
-        kind__in=[ReminderKind.REEXAM, ReminderKind.EXAM],
-        event_at__lte=now,
+    late = Reminder.objects.filter(status=ReminderStatus.SCHEDULED).filter(
+        Q(kind__in=[ReminderKind.REEXAM, ReminderKind.EXAM], event_at__lte=now)
+        | Q(kind=ReminderKind.REFILL, event_at__lte=now - dt.timedelta(days=1))
     )
     count = 0
     for reminder in late:
         with transaction.atomic():
             locked = Reminder.objects.select_for_update().get(pk=reminder.pk)
-            if locked.status != ReminderStatus.SCHEDULED:
+            if locked.status != ReminderStatus.SCHEDULED or not _expired(locked, now):
                 continue
-            reason = _("The appointment time passed before the reminder was delivered.")
+            reason = _too_late_reason(locked)
             for attempt in _attempts(locked).filter(state=AttemptState.SCHEDULED):
                 dialler.cancel(attempt, reason)
             _finish(locked, ReminderStatus.FAILED, reason, now)
@@ -774,10 +790,7 @@ def on_result(attempt: ContactAttempt) -> None:
             return
         retry_at = now + dt.timedelta(minutes=rules.automated_retry_minutes)
         if _expired(reminder, retry_at):
-            reason = _("Not delivered before the appointment (last call: %(result)s).") % {
-                "result": label
-            }
-            _finish(reminder, ReminderStatus.FAILED, reason, now)
+            _finish(reminder, ReminderStatus.FAILED, _too_late_reason(reminder, label), now)
             return
         reminder.result = (
             _("Call %(n)s: %(result)s; calling again later.") % {"n": made, "result": label}

@@ -545,6 +545,23 @@ def test_appointments_that_have_begun_are_given_up(hospital, engine) -> None:
     assert ContactAttempt.objects.get(reminder=reminder).state == AttemptState.CANCELLED
 
 
+def test_a_refill_reminder_is_given_up_the_day_after_the_supply_ran_out(hospital, engine) -> None:
+    open_policy()
+    encounter = _discharged(hospital, local(2026, 3, 8, 10, 0))
+    med = make_medication(encounter, quantity=Decimal("5"), daily_amount=Decimal("1"))
+    reminder, _created = reminders.create_refill_reminder(med, now=NOW)
+    assert reminder.event_at == local(2026, 3, 13, 0, 0)
+    assert reminder.due_at == local(2026, 3, 10, 10, 0)
+    reminders.schedule_due_reminders(local(2026, 3, 13, 23, 0))  # the run-out day: still useful
+    reminder.refresh_from_db()
+    assert reminder.status == ReminderStatus.SCHEDULED
+    reminders.schedule_due_reminders(local(2026, 3, 14, 0, 0))
+    reminder.refresh_from_db()
+    assert reminder.status == ReminderStatus.FAILED
+    assert reminder.result == "The supply ran out before the reminder was delivered."
+    assert ContactAttempt.objects.get(reminder=reminder).state == AttemptState.CANCELLED
+
+
 def test_a_lost_result_is_handled_by_the_next_run(hospital, engine) -> None:
     open_policy()
     reminder = _reexam(hospital, due_at=NOW)
