@@ -536,7 +536,14 @@ def results(total: int, phase: dict[str, Any], nurses: dict[str, int]) -> dict[s
         .order_by()
     )
     reached = FollowUpRecord.objects.filter(outcome=Outcome.REACHED)
+    talks = [
+        (ended - answered).total_seconds()
+        for answered, ended in ContactAttempt.objects.filter(
+            state="ended", answered_at__isnull=False, ended_at__isnull=False
+        ).values_list("answered_at", "ended_at")
+    ]
     return {
+        "talk_seconds": sum(talks) / len(talks) if talks else 0.0,
         "total": total,
         "done": Task.objects.filter(status=states.DONE).count(),
         "automated_reached": reached.filter(channel=Channel.IVR).count(),
@@ -644,7 +651,8 @@ def report(result: dict[str, Any], sampler: Sampler, args: argparse.Namespace) -
     sim_avg = 100 * (sim[-1][1] - sim[0][1]) / (sim[-1][0] - sim[0][0]) if len(sim) > 1 else 0.0
     print(
         f"automated phase: {result['calls']:,} calls in {result['seconds'] / 60:.1f} min "
-        f"= {calls_per_hour:,.0f} calls/h ({result['answered']:,} answered); "
+        f"= {calls_per_hour:,.0f} calls/h ({result['answered']:,} answered, "
+        f"{result['talk_seconds']:.0f} s on average); "
         f"peak {sampler.peak_calls()} concurrent calls (limit {args.concurrency})"
     )
     print(
