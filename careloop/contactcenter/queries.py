@@ -257,7 +257,7 @@ class RatingRow:
             put_through=row["put_through"],
             rated=row["rated"],
             average=round(float(average), 2) if average is not None else None,
-            distribution=tuple(row[f"r{v}"] for v in range(1, 6)),  # type: ignore[arg-type]
+            distribution=(row["r1"], row["r2"], row["r3"], row["r4"], row["r5"]),
         )
 
 
@@ -272,21 +272,21 @@ def rating_report(calls: QuerySet[Call]) -> RatingReport:
     """Average, count and share rated, distribution 1-5: overall, per department, per nurse.
     Groups without a conversation are left out."""
     counts = _rating_counts()
-    total = RatingRow.of(str(_("All calls")), calls.order_by().aggregate(**counts))
+    unordered: Any = calls.order_by()  # annotated with cc_department (rated_calls)
+    total = RatingRow.of(str(_("All calls")), unordered.aggregate(**counts))
     names = dict(Department.objects.values_list("pk", "name"))
     departments = [
         RatingRow.of(names.get(row["cc_department"], "—"), row)
-        for row in calls.order_by().values("cc_department").annotate(**counts)
+        for row in unordered.values("cc_department").annotate(**counts)
         if row["conversations"]
     ]
     departments.sort(key=lambda r: r.label)
     agents = {
-        user.pk: str(user)
-        for user in User.objects.filter(pk__in=calls.order_by().values("agent_id"))
+        user.pk: str(user) for user in User.objects.filter(pk__in=unordered.values("agent_id"))
     }
     nurses = [
         RatingRow.of(agents.get(row["agent_id"], "—"), row)
-        for row in calls.order_by().values("agent_id").annotate(**counts)
+        for row in unordered.values("agent_id").annotate(**counts)
         if row["conversations"]
     ]
     nurses.sort(key=lambda r: r.label)

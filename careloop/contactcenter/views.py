@@ -309,6 +309,11 @@ def _share(row: queries.RatingRow) -> float | None:
     return round(row.share_rated, 4) if row.share_rated is not None else None
 
 
+def _pressed(value: int) -> Callable[[dict[str, Any]], int]:
+    """How many pressed ``value`` in an export row."""
+    return lambda item: int(item["row"].distribution[value - 1])
+
+
 RATING_COLUMNS = [
     Column(gettext_lazy("Group"), "group", 10),
     Column(gettext_lazy("Department or nurse"), "row.label", 20),
@@ -317,10 +322,7 @@ RATING_COLUMNS = [
     Column(gettext_lazy("Rated"), "row.rated", 10),
     Column(gettext_lazy("Share rated"), lambda item: _share(item["row"]), 12),
     Column(gettext_lazy("Average rating"), "row.average", 12),
-    *[
-        Column(str(value), lambda item, i=value - 1: item["row"].distribution[i], 8)
-        for value in range(1, 6)
-    ],
+    *[Column(str(value), _pressed(value), 8) for value in range(1, 6)],
 ]
 
 
