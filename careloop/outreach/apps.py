@@ -12,10 +12,11 @@ class OutreachConfig(AppConfig):
 
         from careloop.contactcenter import hooks
         from careloop.followup.models import Task
-        from careloop.outreach import automated, dialler, events, signals
+        from careloop.outreach import automated, dialler, events, reminders, signals
         from careloop.outreach.choices import Purpose
 
         post_save.connect(signals.task_saved, sender=Task, dispatch_uid="outreach.task_saved")
         # Engine events of automated calls (and of nurses rung when a patient presses 0).
         hooks.register_event_handler(events.handle_event)
         dialler.register_result_handler(Purpose.FOLLOWUP, automated.on_result)
+        dialler.register_result_handler(Purpose.REMINDER, reminders.on_result)

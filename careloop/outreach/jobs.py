@@ -12,7 +12,11 @@ import logging
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from careloop.outreach import automated, dialler
+from careloop.outreach import (
+    automated,
+    dialler,
+    reminder_jobs,  # noqa: F401  (the reminder jobs register with Huey)
+)
 
 logger = logging.getLogger(__name__)
 

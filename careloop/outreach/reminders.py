@@ -815,9 +815,3 @@ def cancel_reminder(
         _finish(locked, ReminderStatus.CANCELLED, reason, now)
     reminder.refresh_from_db()
     return True
-
-
-# The dialler tells this module when a reminder call is over. Registered on import: the web
-# process imports this module through the URLconf (reminder_urls), the worker through
-# reminder_jobs; apps.py may register it too (registering twice is harmless).
-dialler.register_result_handler(Purpose.REMINDER, on_result)
