@@ -185,6 +185,8 @@ else:
     }
 
 # Telephony engine (see docs/engine.md).
+# The hospital's name as automated calls say it ("您好，这里是…"); the demo sets 示范医院.
+HOSPITAL_NAME = env_str("CARELOOP_HOSPITAL_NAME", "")
 ENGINE_URL = env_str("CARELOOP_ENGINE_URL", "http://127.0.0.1:8765")
 ENGINE_TOKEN = env_str("CARELOOP_ENGINE_TOKEN", "")
 # What the engine dials for a patient's number (docs/contactcenter.md): the bare number, or a URI
