@@ -422,3 +422,10 @@ def test_ratings_page_refuses_nurses_and_doctors_and_other_departments(client, h
     assert client.get("/cc/ratings/", {"department": hospital.ortho.pk}).status_code == 404
     client.force_login(hospital.frank)
     assert client.get("/cc/ratings/", {"department": hospital.ortho.pk}).status_code == 200
+
+
+def test_the_nav_links_the_report_for_supervisors_only(client, hospital):
+    client.force_login(hospital.carol)
+    assert 'href="/cc/ratings/"' in client.get("/").content.decode()
+    client.force_login(hospital.alice)
+    assert 'href="/cc/ratings/"' not in client.get("/").content.decode()
