@@ -39,6 +39,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -440,10 +441,14 @@ def automated_phase(args: argparse.Namespace, total: int) -> dict[str, Any]:
     started = time.monotonic()
     deadline = started + args.max_minutes * 60
     last_report = started
+    last_minute_job = 0.0
     placed = 0
     while time.monotonic() < deadline:
         woken.clear()
-        automated.schedule_due_tasks()
+        if time.monotonic() - last_minute_job >= 60:
+            # The minute job; retries are scheduled by the result handler when a call ends.
+            last_minute_job = time.monotonic()
+            automated.schedule_due_tasks()
         placed += dialler.dispatch()
         open_ivr = Task.objects.filter(channel=Channel.IVR, status__in=sorted(states.OPEN)).count()
         active = dialler.active_attempts().count()
@@ -542,7 +547,16 @@ def results(total: int, phase: dict[str, Any], nurses: dict[str, int]) -> dict[s
             state="ended", answered_at__isnull=False, ended_at__isnull=False
         ).values_list("answered_at", "ended_at")
     ]
+    # A step called again after its result was in (the result handler had not run yet).
+    repeated = sum(
+        max(n - 1, 0)
+        for n in ContactAttempt.objects.filter(result__in=("completed", "unreachable"))
+        .values("task")
+        .annotate(n=Count("id"))
+        .values_list("n", flat=True)
+    )
     return {
+        "repeated": repeated,
         "talk_seconds": sum(talks) / len(talks) if talks else 0.0,
         "total": total,
         "done": Task.objects.filter(status=states.DONE).count(),
@@ -636,6 +650,8 @@ def main(argv: list[str] | None = None) -> int:
         web.stop()
         if args.keep:
             print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
@@ -656,7 +672,9 @@ def report(result: dict[str, Any], sampler: Sampler, args: argparse.Namespace) -
         f"peak {sampler.peak_calls()} concurrent calls (limit {args.concurrency})"
     )
     print(
-        "  results: " + ", ".join(f"{k or '?'} {v}" for k, v in sorted(result["by_result"].items()))
+        "  results: "
+        + ", ".join(f"{k or '?'} {v}" for k, v in sorted(result["by_result"].items()))
+        + f"; steps called again after their result was in: {result['repeated']}"
     )
     print(
         f"completion rate: {result['done'] / total:.1%} ({result['done']:,} of {total:,} steps done)"
