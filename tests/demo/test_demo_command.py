@@ -55,6 +55,23 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _listening_on(address: str) -> list[int]:
+    """Processes whose command line has ``--sip-listen address`` (the simulated patients' engine)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            b"--sip-listen" in args
+            and address.encode() in args
+            and _alive(int(cmdline.parent.name))
+        ):
+            found.append(int(cmdline.parent.name))
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -145,12 +162,21 @@ def test_demo_starts_everything_serves_the_app_and_stops_on_sigterm(demo: Demo) 
         assert "Simulated patients: SIP 127.0.0.1:" in output
         assert "outreach/policy/" in output
 
+    simulator = re.search(r"Simulated patients: SIP (\S+)", output)
+    if simulator:  # the simulator and its own engine
+        assert len(_listening_on(simulator.group(1))) == 2, output
     demo.process.send_signal(signal.SIGTERM)
     assert demo.process.wait(STOP_TIMEOUT) == 0, demo.output()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [pid for pid in children if _alive(pid)], "a child outlived careloop demo"
+    # The simulated patients' own engine (a grandchild) is gone too.
+    if simulator:
+        deadline = time.monotonic() + 10
+        while _listening_on(simulator.group(1)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _listening_on(simulator.group(1)), "the simulated patients' engine outlived"
     assert "CareLoop stopped" in demo.output()
 
 
