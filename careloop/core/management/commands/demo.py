@@ -57,6 +57,9 @@ class Command(BaseCommand):
             except runner.Stop:
                 self.stdout.write("已停止 Stopped.")
                 return
+        if not getattr(settings, "HOSPITAL_NAME", ""):
+            # What automated calls say ("这里是示范医院心内科随访中心"); web and worker run here.
+            settings.HOSPITAL_NAME = data.HOSPITAL
         status = runner.run_embedded(
             host=options["host"],
             port=options["port"],
