@@ -116,6 +116,7 @@ def click_to_call(
     phone = AgentPhone.objects.filter(user=acting_user).first()
     if phone is None:
         raise CallError(_("You have no phone set up for calls."))
+    attempt = _begin_contact(patient, task=task, acting_user=acting_user)
     with transaction.atomic():
         call = Call.objects.create(
             direction=Direction.OUTBOUND,
@@ -125,6 +126,7 @@ def click_to_call(
             task=task,
             contact=contact,
         )
+        type(attempt).objects.filter(pk=attempt.pk).update(call=call)
         events.push_call(call)
     try:
         leg = client().originate(
@@ -138,6 +140,53 @@ def click_to_call(
     Call.objects.filter(pk=call.pk, agent_leg_id="").update(agent_leg_id=leg["call_id"])
     call.refresh_from_db()
     return call
+
+
+def _begin_contact(patient: Patient, *, task: Task | None, acting_user: User) -> Any:
+    """The hospital's contact policy (quiet hours, caps, do-not-contact...) decides first; the
+    call is recorded as a contact attempt (``careloop.outreach``). Refusal → ``CallError``."""
+    from careloop.outreach.choices import Purpose
+    from careloop.outreach.policy import ContactRefused, begin_contact
+
+    try:
+        return begin_contact(
+            patient,
+            "phone",
+            purpose=Purpose.FOLLOWUP if task is not None else Purpose.CALL,
+            task=task,
+            user=acting_user,
+        )
+    except ContactRefused as exc:
+        raise CallError(exc.decision.message) from exc
+
+
+def _contact_over(call: Call, *, ended_by: str = "") -> None:
+    """The call's contact attempt is over (inside the transaction that ends the call): answered,
+    the patient's dial result, or never dialled (the nurse did not answer, the engine refused:
+    cancelled, so the policy's caps do not count it)."""
+    from careloop.outreach.choices import AttemptState
+    from careloop.outreach.models import ContactAttempt
+    from careloop.outreach.policy import end_contact
+
+    open_states = [AttemptState.SCHEDULED, AttemptState.DIALING, AttemptState.ANSWERED]
+    for attempt in ContactAttempt.objects.filter(call=call, state__in=open_states):
+        if call.answered_at is not None:
+            result = "answered"
+        elif not call.patient_leg_id:
+            result = "not_dialled"  # the patient's phone never rang
+        elif ended_by == Leg.PATIENT:
+            result = call.cause or "failed"
+        else:
+            result = "cancelled"
+        end_contact(
+            attempt,
+            result=result,
+            reason=call.cause,
+            now=call.ended_at,
+            answered_at=call.answered_at,
+        )
+        if result == "not_dialled":  # never reached the patient: not a contact the caps count
+            ContactAttempt.objects.filter(pk=attempt.pk).update(state=AttemptState.CANCELLED)
 
 
 def hang_up(call: Call, *, acting_user: User) -> None:
@@ -202,6 +251,7 @@ def _end(call: Call, *, cause: str, sip_code: int | None = None, dial_result: st
         locked.sip_code = sip_code
         locked.dial_result = dial_result or locked.dial_result
         locked.save()
+        _contact_over(locked)
         events.push_call(locked)
 
 
@@ -429,6 +479,7 @@ def _on_ended(
     call.cause = str(data.get("cause") or "")[:30]
     call.sip_code = data.get("sip_code")
     fields = ["state", "ended_at", "cause", "sip_code"]
+    _contact_over(call, ended_by=leg)
     if (
         leg == Leg.AGENT
         and call.bridge_id

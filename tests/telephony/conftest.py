@@ -46,6 +46,18 @@ render_scenario = _helpers.render_scenario
 require_binary = _helpers.require_binary
 
 
+@pytest.fixture(autouse=True)
+def contact_hours_all_day(request: pytest.FixtureRequest) -> None:
+    """Nurses' calls are placed whenever the suite runs: the contact policy's hours
+    (careloop.outreach) are the whole day (00:00-23:59); tests of the policy set their own."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    from careloop.outreach.models import ContactPolicy
+
+    every_day = [{"days": [1, 2, 3, 4, 5, 6, 7], "from": "00:00", "to": "23:59"}]
+    ContactPolicy.objects.update_or_create(pk=1, defaults={"windows": every_day})
+
+
 def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:

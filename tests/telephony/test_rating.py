@@ -113,6 +113,13 @@ def test_nurse_ends_the_call_with_the_rating_button_and_the_patient_presses_4(
     assert cdr.data["billsec"] > talk + 3  # the patient stayed on for the rating
     assert task.patient.phone not in engine.log()
 
+    # the contact policy counted the call (careloop.outreach): one attempt, ended answered
+    from careloop.outreach.models import ContactAttempt
+
+    attempt = ContactAttempt.objects.get(call=call)
+    assert (attempt.purpose, attempt.task, attempt.state) == ("followup", task, "ended")
+    assert attempt.result == "answered" and attempt.answered_at == rated.answered_at
+
 
 def test_nurse_hanging_up_her_phone_puts_the_patient_through_by_default(
     hospital, client, engine_factory, patient_phone, nurse_phone, tmp_path
