@@ -115,10 +115,13 @@ def schedule_due_tasks(*, now: dt.datetime | None = None, limit: int = 2000) -> 
     now = now or timezone.now()
     today = states.local_today(now)
     busy = ContactAttempt.objects.filter(task=OuterRef("pk"), state__in=PENDING_STATES)
+    # A call that just ended whose result is not handled yet: the step may be done already.
+    ending = dialler.unhandled_recently(now).filter(task=OuterRef("pk"))
     tasks = (
         Task.objects.filter(channel=Channel.IVR)
         .filter(states.status_filter(states.ACTIONABLE, today))
         .exclude(Exists(busy))
+        .exclude(Exists(ending))
         .select_related("patient", "step", "department", "plan")
         .order_by("deadline", "pk")[:limit]
     )

@@ -151,6 +151,28 @@ def _notify(attempt_id: int) -> None:
         handler(attempt)
     except Exception:  # one purpose's bug must not stop the webhook or the dispatcher
         log.exception("result handler for %s failed on attempt %s", attempt.purpose, attempt_id)
+    mark_handled(attempt_id)
+
+
+#: Between an attempt's end and its handler (after commit) a purpose must not schedule the same
+#: contact again; ``unhandled_recently`` tells it the result is on its way.
+HANDLED_KEY = "handled"
+HANDLER_GRACE = dt.timedelta(minutes=10)
+
+
+def mark_handled(attempt_id: int) -> None:
+    with transaction.atomic():
+        attempt = ContactAttempt.objects.select_for_update().filter(pk=attempt_id).first()
+        if attempt is not None and HANDLED_KEY not in (attempt.data or {}):
+            attempt.data = {**(attempt.data or {}), HANDLED_KEY: timezone.now().isoformat()}
+            attempt.save(update_fields=["data"])
+
+
+def unhandled_recently(now: dt.datetime) -> Any:
+    """Attempts that ended in the last minutes whose result handler has not run yet."""
+    return ContactAttempt.objects.filter(
+        state=AttemptState.ENDED, ended_at__gte=now - HANDLER_GRACE
+    ).exclude(data__has_key=HANDLED_KEY)
 
 
 def notify_on_commit(attempt: ContactAttempt) -> None:

@@ -200,3 +200,27 @@ def test_the_task_page_and_list_say_the_step_is_with_the_dialler(
 
     task.refresh_from_db()
     assert with_dialler(task) is True
+
+
+def test_a_step_is_not_called_again_while_its_last_result_is_being_handled(
+    hospital, engine
+) -> None:
+    """The call ended (committed) but its result handler runs after commit: in between the minute
+    job must not see "no call pending" and dial the patient a second time."""
+    open_policy()
+    task = make_ivr_task(hospital.cardio)
+    ended = ContactAttempt.objects.create(
+        patient=task.patient,
+        channel=Channel.IVR,
+        purpose="followup",
+        task=task,
+        state=AttemptState.ENDED,
+        result="completed",
+        started_at=NOW - dt.timedelta(minutes=1),
+        ended_at=NOW,
+    )
+    assert automated.schedule_due_tasks(now=NOW) == 0
+    dialler.mark_handled(ended.pk)
+    ended.refresh_from_db()
+    assert "handled" in ended.data
+    assert automated.schedule_due_tasks(now=NOW) == 1
