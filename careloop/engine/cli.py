@@ -272,7 +272,8 @@ def main(argv: list[str]) -> int:
     )
     if logging.getLogger().level > logging.DEBUG:
         # The libraries log every INVITE with its phone numbers at INFO; keep those out of logs
-        for name in ("aiosipua", "aiortp"):
+        # (httpx logs every webhook POST at INFO: noise)
+        for name in ("aiosipua", "aiortp", "httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
     try:
         config = config_from_args(args)
