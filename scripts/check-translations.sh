@@ -17,6 +17,8 @@ for PO in $(find careloop -path '*/locale/zh_Hans/LC_MESSAGES/django.po' | sort)
     status=1
   fi
 done
+# Django merges the catalogues: one msgid must not mean two things in two apps.
+uv run python scripts/check_catalogue_conflicts.py || status=1
 [ "$status" -eq 0 ] || exit 1
 uv run python manage.py compilemessages -v0 --ignore=.venv
 echo "zh_Hans catalogues complete"
