@@ -191,6 +191,8 @@ def render_users(config: KamailioSettings) -> str:
             continue
         digest = ha1(phone.sip_username, config.domain, phone.sip_password)
         lines.append(f'    $sht(users=>{phone.sip_username}) = "{digest}";')
+    if len(lines) == 2:
+        lines.append("    $var(no_agents) = 1;  # an empty route does not parse")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -137,6 +137,7 @@ def start_engine(
     api_token: str = "",
     web_port: int | None = None,
     settle: float = 2.0,
+    extra_env: dict[str, str] | None = None,
 ) -> Child | None:
     """Start ``careloop engine`` as a child; ``None`` (with a note) when absent or it fails."""
     if not engine_available():
@@ -147,6 +148,7 @@ def start_engine(
         if api_token
         else {}
     )
+    env.update(extra_env or {})
     try:
         child = start_child(
             "engine", engine_argv(data_dir=data_dir, api_url=api_url, web_port=web_port), env=env
@@ -313,6 +315,23 @@ def _call_when_started(server: Any, callback: Callable[[], None]) -> None:
     threading.Thread(target=wait, name="announce", daemon=True).start()
 
 
+def start_sip_proxy(say: Say) -> tuple[Child, dict[str, str]] | None:
+    """Kamailio for the agents' softphones (careloop/core/sipproxy.py) when it is installed,
+    unless the engine's SIP address is set explicitly (``CARELOOP_ENGINE_SIP_LISTEN``) or
+    ``CARELOOP_KAMAILIO=0``. Returns the child and the engine's environment behind it."""
+    if os.environ.get("CARELOOP_ENGINE_SIP_LISTEN") or os.environ.get("CARELOOP_KAMAILIO") == "0":
+        return None
+    from careloop.contactcenter.services import sip_domain
+    from careloop.core import sipproxy
+
+    layout = sipproxy.SipLayout(host=os.environ.get("CARELOOP_SIP_HOST", "127.0.0.1"))
+    child = sipproxy.start_kamailio(say, layout)
+    if child is None:
+        return None
+    say(sipproxy.softphone_help(layout, sip_domain()))
+    return child, layout.engine_env
+
+
 def run_embedded(
     *,
     host: str,
@@ -335,12 +354,18 @@ def run_embedded(
     with stop_on_signals():
         try:
             if engine:
+                engine_env: dict[str, str] = {}
+                proxy = start_sip_proxy(say)
+                if proxy is not None:
+                    children.append(proxy[0])
+                    engine_env = proxy[1]
                 child = start_engine(
                     say,
                     data_dir=str(Path(settings.DATA_DIR) / "engine"),
                     api_url=settings.ENGINE_URL,
                     api_token=_engine_token(),
                     web_port=port,
+                    extra_env=engine_env,
                 )
                 if child is not None:
                     children.append(child)

@@ -91,8 +91,8 @@ def start_kamailio(say: Say, layout: SipLayout, *, settle: float = 5.0) -> Child
     if not child.alive() or not config.ctl_socket.exists():
         child.stop()
         say(
-            "注意 Note: Kamailio 未能启动（端口被占用？），坐席软电话无法注册。"
-            f"Kamailio did not start (port {layout.kamailio_port}); "
+            "注意 Note: Kamailio 未能启动，坐席软电话无法注册（见上方日志）。"
+            f"Kamailio did not start (port {layout.kamailio_port}, see the log above); "
             "softphones cannot register."
         )
         return None

@@ -147,14 +147,16 @@ def test_embedded_mode_starts_kamailio_for_softphones(hospital, settings, tmp_pa
     settings.DATA_DIR = str(tmp_path)
     said: list[str] = []
     layout = sipproxy.SipLayout(kamailio_port=free_port(), engine_port=free_port())
-    services.save_agent_phone(hospital.alice, kind=PhoneKind.REGISTERED, acting_user=None)
-    child = sipproxy.start_kamailio(said.append, layout)
+    child = sipproxy.start_kamailio(said.append, layout)  # no agent phone yet: still parses
     assert child is not None, said
     try:
         config = kamailio.KamailioSettings(
             listen=(layout.host, layout.kamailio_port), directory=tmp_path / "kamailio"
         )
         assert config.ctl_socket.exists()
+        assert kamailio._loaded_users(config) == set()
+        services.save_agent_phone(hospital.alice, kind=PhoneKind.REGISTERED, acting_user=None)
+        kamailio.sync_users(config)
         assert kamailio._loaded_users(config) == {f"agent{hospital.alice.pk}"}
         assert layout.engine_env["CARELOOP_ENGINE_OUTBOUND_PROXY"].endswith(
             f":{layout.kamailio_port}"
