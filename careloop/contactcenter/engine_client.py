@@ -65,6 +65,40 @@ class EngineClient:
             body["from"] = from_uri
         return cast(dict[str, Any], self._request("POST", "/calls", body)["call"])
 
+    def originate_flow(
+        self,
+        to: str,
+        *,
+        flow: dict[str, Any] | str,
+        variables: dict[str, Any],
+        app_data: dict[str, Any],
+        ring_timeout: int = 30,
+        from_uri: str | None = None,
+    ) -> dict[str, Any]:
+        """Dial ``to``; once answered the engine runs ``flow`` (a document or a stored flow id)
+        with ``variables`` (automated calls). Returns the new call object (state ``dialing``)."""
+        body: dict[str, Any] = {
+            "to": to,
+            "ring_timeout": ring_timeout,
+            "app_data": app_data,
+            "flow": flow,
+            "variables": variables,
+        }
+        if from_uri:
+            body["from"] = from_uri
+        return cast(dict[str, Any], self._request("POST", "/calls", body)["call"])
+
+    def record(self, call_id: str, *, mode: str = "both") -> dict[str, Any]:
+        """Record an answered leg (``both``: what the patient hears and says)."""
+        return cast(
+            dict[str, Any], self._request("POST", f"/calls/{call_id}/record", {"mode": mode})
+        )
+
+    def validate_flow(self, flow: dict[str, Any]) -> list[str]:
+        """The engine's own check of a flow document (``POST /v1/flows/validate``)."""
+        body = cast(dict[str, Any], self._request("POST", "/flows/validate", {"flow": flow}))
+        return [str(e) for e in body.get("errors", [])]
+
     def get_call(self, call_id: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._request("GET", f"/calls/{call_id}")["call"])
 

@@ -78,7 +78,7 @@ def start(attempt: Any, event: dict[str, Any], actions: list[Any]) -> None:
     uri, attempt_id = phone.uri, attempt.pk
 
     def ring() -> None:
-        from careloop.outreach.engine import EngineError, client
+        from careloop.contactcenter.engine_client import EngineError, client
 
         try:
             leg = client().originate(
@@ -165,7 +165,7 @@ def handle_event(event: dict[str, Any]) -> bool:
 
 
 def _bridge(call_pk: int, agent_leg: str, patient_leg: str) -> None:
-    from careloop.outreach.engine import EngineError, client
+    from careloop.contactcenter.engine_client import EngineError, client
 
     try:
         bridge = client().bridge([patient_leg, agent_leg], record=False, hangup_on_exit=True)
@@ -190,7 +190,7 @@ def _give_task(task_id: int, nurse_id: int) -> None:
 
 
 def _hangup(leg_id: str) -> None:
-    from careloop.outreach.engine import EngineError, client
+    from careloop.contactcenter.engine_client import EngineError, client
 
     if leg_id:
         try:

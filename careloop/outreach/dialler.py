@@ -65,12 +65,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from careloop.contactcenter.choices import CallState, Direction
+from careloop.contactcenter.engine_client import EngineError, client
 from careloop.contactcenter.models import Call
 from careloop.contactcenter.services import dial_target
 from careloop.followup.choices import Channel
 from careloop.outreach import policy
 from careloop.outreach.choices import AttemptState
-from careloop.outreach.engine import EngineError, client
 from careloop.outreach.models import ContactAttempt, ContactPolicy
 from careloop.patients.models import Patient
 

@@ -261,7 +261,7 @@ def _answered_result(attempt: ContactAttempt) -> str:
 
 
 def _record(leg_id: str) -> None:
-    from careloop.outreach.engine import EngineError, client
+    from careloop.contactcenter.engine_client import EngineError, client
 
     try:
         client().record(leg_id, mode="both")

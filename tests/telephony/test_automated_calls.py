@@ -169,9 +169,9 @@ def test_quiet_hours_a_due_step_is_not_dialled_and_waits_for_the_opening(hospita
 def test_pressing_0_puts_the_patient_through_to_a_nurse_of_the_team(
     hospital, tmp_path, engine_factory, patient_phone, nurse_phone
 ) -> None:
+    from careloop.contactcenter.engine_client import client
     from careloop.contactcenter.tests.factories import make_agent_phone
     from careloop.followup.tests.factories import make_team
-    from careloop.outreach.engine import client
 
     engine_factory()
     open_policy(windows=ALL_DAY)

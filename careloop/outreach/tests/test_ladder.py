@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
     monkeypatch.setattr("careloop.outreach.dialler.client", lambda: fake)
-    monkeypatch.setattr("careloop.outreach.engine.client", lambda: fake)
+    monkeypatch.setattr("careloop.contactcenter.engine_client.client", lambda: fake)
     monkeypatch.setattr("careloop.outreach.dialler.wake", lambda: None)
     return fake
 

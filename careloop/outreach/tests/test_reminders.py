@@ -49,7 +49,7 @@ def local(*args: int) -> dt.datetime:
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
     monkeypatch.setattr("careloop.outreach.dialler.client", lambda: fake)
-    monkeypatch.setattr("careloop.outreach.engine.client", lambda: fake)
+    monkeypatch.setattr("careloop.contactcenter.engine_client.client", lambda: fake)
     monkeypatch.setattr("careloop.outreach.dialler.wake", lambda: None)
     return fake
 
