@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from django.http import HttpResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.functional import Promise
 from openpyxl import Workbook
@@ -134,4 +135,38 @@ def export_xlsx(
     buffer = io.BytesIO()
     response.row_count = write_xlsx(rows, columns, buffer, title=filename[:-5])  # type: ignore[attr-defined]
     response.content = buffer.getvalue()
+    return response
+
+
+def export_filtered_list(
+    request: HttpRequest,
+    rows: QuerySet[Any],
+    columns: list[Column] | list[tuple[Any, Accessor]],
+    *,
+    name: str,
+    list_url: str,
+    too_many: str,
+    max_rows: int,
+) -> HttpResponse:
+    """A filtered list to Excel, audited: refused back to ``list_url`` with ``too_many``
+    (``%(count)d`` and ``%(max)d``) when more than ``max_rows`` match, else the download named
+    ``<name>-<local time>.xlsx`` and an EXPORT audit event with the row count."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from careloop.audit import services as audit
+    from careloop.audit.models import AuditAction
+
+    total = rows.count()
+    if total > max_rows:
+        messages.error(request, too_many % {"count": total, "max": max_rows})
+        return redirect(list_url)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response = export_xlsx(rows.iterator(chunk_size=2000), columns, f"{name}-{stamp}")
+    audit.record(
+        AuditAction.EXPORT,
+        user=request.user,  # type: ignore[arg-type]
+        detail={"list": name, "rows": response.row_count},  # type: ignore[attr-defined]
+        request=request,
+    )
     return response

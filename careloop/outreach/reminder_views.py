@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from careloop.accounts.decorators import AuthedRequest, permission_required
 from careloop.audit import services as audit
 from careloop.audit.models import AuditAction
-from careloop.core.export import Column, export_xlsx
+from careloop.core.export import Column, export_filtered_list
 from careloop.outreach import reminder_queries as queries
 from careloop.outreach import reminders
 from careloop.outreach.choices import ReminderKind
@@ -71,23 +71,17 @@ def reminder_export(request: AuthedRequest) -> HttpResponse:
     list_url = f"{reverse('reminders:list')}?{request.GET.urlencode()}"
     if form.is_bound and not form.is_valid():
         return redirect(list_url)
-    total = rows.count()
-    if total > EXPORT_MAX_ROWS:
-        messages.error(
-            request,
-            _("%(count)d reminders match; an export holds at most %(max)d. Narrow the filters.")
-            % {"count": total, "max": EXPORT_MAX_ROWS},
-        )
-        return redirect(list_url)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = export_xlsx(rows.iterator(chunk_size=2000), EXPORT_COLUMNS, f"reminders-{stamp}")
-    audit.record(
-        AuditAction.EXPORT,
-        user=request.user,
-        detail={"list": "reminders", "rows": response.row_count},  # type: ignore[attr-defined]
-        request=request,
+    return export_filtered_list(
+        request,
+        rows,
+        EXPORT_COLUMNS,
+        name="reminders",
+        list_url=list_url,
+        too_many=_(
+            "%(count)d reminders match; an export holds at most %(max)d. Narrow the filters."
+        ),
+        max_rows=EXPORT_MAX_ROWS,
     )
-    return response
 
 
 def _patient_url(patient_id: int) -> str:

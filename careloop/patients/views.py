@@ -12,15 +12,12 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from careloop.accounts.decorators import AuthedRequest, permission_required
-from careloop.audit import services as audit
-from careloop.audit.models import AuditAction
-from careloop.core.export import Column, export_xlsx
+from careloop.core.export import Column, export_filtered_list
 from careloop.core.formats import mask_phone, to_halfwidth
 from careloop.patients import queries, services
 from careloop.patients.choices import EncounterKind
@@ -104,23 +101,17 @@ def patient_export(request: AuthedRequest) -> HttpResponse:
     list_url = f"{reverse('patients:list')}?{request.GET.urlencode()}"
     if form.is_bound and not form.is_valid():
         return redirect(list_url)
-    total = patients.count()
-    if total > EXPORT_MAX_ROWS:
-        messages.error(
-            request,
-            _("%(count)d patients match; an export holds at most %(max)d. Narrow the filters.")
-            % {"count": total, "max": EXPORT_MAX_ROWS},
-        )
-        return redirect(list_url)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = export_xlsx(patients.iterator(chunk_size=2000), EXPORT_COLUMNS, f"patients-{stamp}")
-    audit.record(
-        AuditAction.EXPORT,
-        user=request.user,
-        detail={"list": "patients", "rows": response.row_count},  # type: ignore[attr-defined]
-        request=request,
+    return export_filtered_list(
+        request,
+        patients,
+        EXPORT_COLUMNS,
+        name="patients",
+        list_url=list_url,
+        too_many=_(
+            "%(count)d patients match; an export holds at most %(max)d. Narrow the filters."
+        ),
+        max_rows=EXPORT_MAX_ROWS,
     )
-    return response
 
 
 @permission_required("patients.view_patient")
